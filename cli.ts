@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/config.js'
+import { createLogger, type Logger } from './shared/logger.js'
+import type { Schema } from './shared/settings.js'
+import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
+import { createGateway } from './gateway/server.js'
+
+/** `podside <command>`: one executable for every daemon and tool. */
+const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise<number> }> = {
+  gateway: {
+    about: 'Session gateway: keeps the app\'s cookies in a server-side jar (Redis) so any node can serve any user.',
+    run: runGateway
+  }
+}
+
+const version = (): string => (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+function usage (): string {
+  return [
+    'Usage: podside <command> [settings]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.about}`),
+    '',
+    'Every setting is a flag (--kebab-name) and an environment variable (PODSIDE_SCREAMING_NAME).',
+    'Run `podside <command> --help` for its settings.',
+    ''
+  ].join('\n')
+}
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(usage())
+    return command === undefined ? 2 : 0
+  }
+  if (command === '--version' || command === '-v') { process.stdout.write(version() + '\n'); return 0 }
+  const cmd = COMMANDS[command]
+  if (cmd === undefined) {
+    process.stderr.write(`podside: unknown command ${JSON.stringify(command)}\n\n${usage()}`)
+    return 2
+  }
+  return await cmd.run(rest)
+}
+
+/** Parses settings; handles --help and --check-config; exits 2 with every problem on bad input. */
+function settingsOrExit<S extends Schema> (name: string, about: string, schema: S, argv: string[], check?: Parameters<typeof loadConfig<S>>[3]) {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText(`podside ${name} [settings]`, about, schema))
+    process.exit(0)
+  }
+  const checkOnly = argv.includes('--check-config')
+  try {
+    const loaded = loadConfig(schema, argv.filter((a) => a !== '--check-config'), process.env, check)
+    if (checkOnly) {
+      process.stdout.write(`podside ${name}: configuration is valid\n`)
+      for (const [key, spec] of Object.entries(schema)) {
+        const value = (loaded.values as Record<string, unknown>)[key]
+        const shown = key === 'secret' ? (value === undefined ? 'not set' : `${(value as string[]).length} key(s)`) : value === undefined ? 'not set' : spec.show(value)
+        process.stdout.write(`  --${flagName(key)} = ${shown}   (${envName(key)})\n`)
+      }
+      process.exit(0)
+    }
+    return loaded
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    process.stderr.write(`podside ${name}: ${err.message}\nRun \`podside ${name} --help\` for every setting.\n`)
+    process.exit(2)
+  }
+}
+
+async function runGateway (argv: string[]): Promise<number> {
+  const { values: config, positionals } = settingsOrExit('gateway', COMMANDS.gateway.about, gatewaySettings, argv, checkGatewayConfig)
+  if (positionals.length > 0) {
+    process.stderr.write(`podside gateway: unexpected argument ${JSON.stringify(positionals[0])}\n`)
+    return 2
+  }
+  const log = createLogger({ name: 'gateway', level: config.logLevel })
+  const gateway = createGateway(config, { log })
+  await gateway.listen()
+  await untilSignal(log, async () => await gateway.close())
+  return 0
+}
+
+/** SIGTERM/SIGINT: graceful stop; a second signal exits at once. */
+async function untilSignal (log: Logger, stop: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    let stopping = false
+    const onSignal = (signal: NodeJS.Signals): void => {
+      if (stopping) { log.warn({ signal }, 'second signal: exiting now'); log.flush(); process.exit(1) }
+      stopping = true
+      log.info({ signal }, 'signal received')
+      stop().then(resolve, (err: unknown) => { log.error({ err }, 'error while stopping'); resolve() })
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+  log.flush()
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code
+}, (err: unknown) => {
+  process.stderr.write(`podside: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  process.exitCode = 1
+})

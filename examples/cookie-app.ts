@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto'
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+
+/**
+ * A small app that keeps its login in a cookie, as many legacy apps do: the demo's app and the
+ * gateway tests' fixture. It knows nothing of podside beyond the optional response headers.
+ *
+ *   GET  /            a page showing who you are
+ *   GET  /login?user=alice   sets `user` (+ Podside-Session: regenerate, Podside-Session-User)
+ *   GET  /logout      Podside-Session: destroy
+ *   GET  /set?name=&value=[&path=&max-age=&domain=&secure=1]   sets one cookie
+ *   GET  /whoami      JSON: the Cookie header and Podside-Session-Id the app received
+ *   GET  /headers     JSON: every request header received
+ *   POST /upload      counts the body's bytes as they stream in
+ *   GET  /ws          WebSocket: sends one message with the Cookie header, then closes
+ */
+export function createCookieApp (opts: { name?: string } = {}): http.Server {
+  const name = opts.name ?? 'app'
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://app')
+    const q = url.searchParams
+    switch (url.pathname) {
+      case '/login': {
+        const user = q.get('user') ?? 'alice'
+        res.setHeader('set-cookie', [`user=${encodeURIComponent(user)}; Path=/; HttpOnly`, 'theme=dark; Path=/; Max-Age=31536000'])
+        res.setHeader('podside-session', 'regenerate')
+        res.setHeader('podside-session-user', user)
+        return json(res, { loggedIn: user, node: name })
+      }
+      case '/logout':
+        res.setHeader('podside-session', 'destroy')
+        return json(res, { loggedOut: true, node: name })
+      case '/set': {
+        let line = `${q.get('name') ?? 'c'}=${q.get('value') ?? ''}`
+        if (q.has('path')) line += `; Path=${q.get('path')}`
+        if (q.has('max-age')) line += `; Max-Age=${q.get('max-age')}`
+        if (q.has('domain')) line += `; Domain=${q.get('domain')}`
+        if (q.get('secure') === '1') line += '; Secure'
+        res.setHeader('set-cookie', line)
+        return json(res, { set: q.get('name'), node: name })
+      }
+      case '/whoami':
+        return json(res, { node: name, cookie: req.headers.cookie ?? '', sessionId: req.headers['podside-session-id'] ?? null, user: userOf(req) })
+      case '/headers':
+        return json(res, { node: name, headers: req.headers, rawHeaders: req.rawHeaders })
+      case '/upload': {
+        let bytes = 0
+        req.on('data', (chunk: Buffer) => { bytes += chunk.length })
+        req.on('end', () => json(res, { bytes, node: name }))
+        return
+      }
+      case '/':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        return void res.end(page(name, userOf(req)))
+      default:
+        res.writeHead(404, { 'content-type': 'text/plain' })
+        return void res.end('not found\n')
+    }
+  })
+  server.on('upgrade', (req: IncomingMessage, socket, head) => {
+    if (req.url !== '/ws' || req.headers['sec-websocket-key'] === undefined) { socket.end('HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n'); return }
+    // RFC 6455 §4.2.2: the accept key proves the handshake was understood.
+    const accept = createHash('sha1').update(String(req.headers['sec-websocket-key']) + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ${accept}\r\n\r\n`)
+    const payload = Buffer.from(JSON.stringify({ cookie: req.headers.cookie ?? '', sessionId: req.headers['podside-session-id'] ?? null }))
+    // One unmasked text frame (server to client), then a close frame (RFC 6455 §5.2).
+    const header = payload.length < 126 ? Buffer.from([0x81, payload.length]) : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 0xff])
+    socket.write(Buffer.concat([header, payload, Buffer.from([0x88, 0x00])]))
+    socket.on('error', () => {})
+    // The client's answering close frame ends the connection (RFC 6455 §5.5.1: the server closes TCP).
+    socket.on('data', () => socket.end())
+    void head
+  })
+  return server
+}
+
+function userOf (req: IncomingMessage): string | null {
+  const m = /(?:^|;\s*)user=([^;]*)/.exec(req.headers.cookie ?? '')
+  return m === null ? null : decodeURIComponent(m[1])
+}
+
+function json (res: ServerResponse, body: unknown): void {
+  const text = JSON.stringify(body)
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+function page (node: string, user: string | null): string {
+  return `<!doctype html><meta charset="utf-8"><title>podside demo</title>
+<h1>Served by ${node}</h1>
+<p>${user === null ? 'Not logged in. <a href="/login?user=alice">Log in as alice</a>' : `Logged in as <b>${user.replace(/[<&>"]/g, '')}</b>. <a href="/logout">Log out</a>`}</p>
+<p>Reload: a load balancer may send you to another node; you stay logged in because the gateway keeps the app's cookies in its shared jar.</p>`
+}

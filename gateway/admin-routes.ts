@@ -1,0 +1,65 @@
+import type { AdminRoute } from '../shared/admin-server.js'
+import { sendJson } from '../shared/admin-server.js'
+import { SESSION_ID } from './session-cookie.js'
+import type { SessionRecord, SessionStore } from './store.js'
+
+/**
+ * The session API of the admin listener:
+ *   GET|DELETE /v1/sessions/<id>, GET|DELETE /v1/users/<user>/sessions
+ * Cookie values are never part of an answer: names, paths and expiry only.
+ */
+export function sessionRoutes (store: SessionStore, clock: () => number): AdminRoute {
+  return async (req, res, url) => {
+    const session = /^\/v1\/sessions\/([^/]+)$/.exec(url.pathname)
+    const user = /^\/v1\/users\/([^/]+)\/sessions$/.exec(url.pathname)
+    if (session === null && user === null) return false
+    if (req.method !== 'GET' && req.method !== 'DELETE') {
+      sendJson(res, 405, { error: { code: 'GW_ERR_METHOD_NOT_ALLOWED', message: 'GET or DELETE' } }, { allow: 'GET, DELETE' })
+      return true
+    }
+    try {
+      if (session !== null) {
+        const id = decodeURIComponent(session[1])
+        const rec = SESSION_ID.test(id) ? await store.inspect(id, clock()) : undefined
+        if (req.method === 'DELETE') {
+          if (rec !== undefined) await store.destroy(id)
+          res.writeHead(204).end()
+        } else if (rec === undefined || rec.movedTo !== undefined) {
+          sendJson(res, 404, { error: { code: 'GW_ERR_NOT_FOUND', message: 'no such session' } })
+        } else {
+          sendJson(res, 200, describe(rec))
+        }
+        return true
+      }
+      const name = decodeURIComponent((user as RegExpExecArray)[1])
+      if (req.method === 'DELETE') {
+        await store.destroyUser(name, clock())
+        res.writeHead(204).end()
+      } else {
+        sendJson(res, 200, { sessions: await store.userSessions(name, clock()) })
+      }
+    } catch (err) {
+      sendJson(res, 503, { error: { code: 'GW_ERR_STORE_UNAVAILABLE', message: 'session store unreachable' } }, { 'retry-after': '1' })
+    }
+    return true
+  }
+}
+
+function describe (rec: SessionRecord) {
+  const iso = (ms: number): string => new Date(ms).toISOString()
+  return {
+    id: rec.id,
+    user: rec.user ?? null,
+    created: iso(rec.created),
+    lastSeen: iso(rec.lastSeen),
+    absoluteExpiry: iso(rec.absoluteExpiry),
+    cookies: rec.cookies.map((c) => ({
+      name: c.name,
+      domain: c.domain,
+      path: c.path,
+      expires: c.expires === 0 ? null : iso(c.expires),
+      secure: c.secure,
+      httpOnly: c.httpOnly
+    }))
+  }
+}

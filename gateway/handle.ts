@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { hasCode } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
+import { clientView } from './forwarded.js'
+import { upstreamRequestHeaders } from './headers.js'
+import { checkFraming } from './request-framing.js'
+import { sendError, sendUpstreamResponse } from './respond.js'
+import { appCookieHeader } from './app-cookie.js'
+import type { Signer } from './session-cookie.js'
+import { loadSession } from './session-load.js'
+import type { CommitResult, SessionState, createSessionCommitter } from './session-commit.js'
+import type { GatewayMetrics } from './metrics.js'
+import type { Upstream } from './proxy.js'
+import type { SessionStore } from './store.js'
+
+export interface HandlerDeps {
+  store: SessionStore
+  upstream: Upstream
+  signer: Signer
+  commit: ReturnType<typeof createSessionCommitter>
+  log: Logger
+  metrics: GatewayMetrics
+  clock: () => number
+  cookieName: string
+  trustProxy: boolean
+  storeFailure: 'closed' | 'open'
+  retryAfterSeconds: number
+}
+
+const STORE_DOWN = 'GW_ERR_STORE_UNAVAILABLE'
+
+/**
+ * One request, top to bottom: framing → public view → session cookie → jar → app → Set-Cookie
+ * into the jar → browser. Each step is one call into the file beside this one.
+ */
+export function createHandler (deps: HandlerDeps) {
+  let seq = 0
+  return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now()
+    const reqId = ++seq
+    const log = deps.log.child({ reqId })
+    let state: SessionState = 'none'
+    // Attached before the first await: a client that leaves at any point aborts the app's request.
+    const aborter = new AbortController()
+    res.once('close', () => {
+      if (!res.writableFinished) aborter.abort()
+      // 499 (nginx's convention): the client left before an answer was sent.
+      const status = res.headersSent ? res.statusCode : 499
+      deps.metrics.requests.inc({ status })
+      log.info({ method: req.method, path: pathOf(req.url), status, ms: round(performance.now() - started),
+        session: state, aborted: !res.writableFinished }, 'request')
+    })
+    try {
+      checkFraming(req)
+      const view = clientView(req, deps.trustProxy)
+      const now = deps.clock()
+      const { browser, session, storeUp } = await loadSession(deps, req, now, log)
+      if (session !== undefined) state = 'loaded'
+
+      const headers = upstreamRequestHeaders(req, {
+        view,
+        cookie: appCookieHeader(session?.cookies, browser.others, view.url, now),
+        sessionId: session === undefined ? undefined : session.movedTo ?? session.id
+      })
+      const upstreamStarted = performance.now()
+      const answer = await deps.upstream.forward(req, headers, aborter.signal)
+      deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
+
+      let outcome: CommitResult = { setCookies: [], state }
+      try {
+        if (storeUp) outcome = await deps.commit(session, answer.headers, view, now, log)
+      } catch (err) {
+        answer.body.destroy()
+        throw err
+      }
+      state = outcome.state
+      await sendUpstreamResponse(res, answer, outcome.setCookies)
+    } catch (err) {
+      if (!res.headersSent && !res.destroyed) {
+        const level = hasCode(err, STORE_DOWN) || hasCode(err, 'GW_ERR_BAD_REQUEST') ? 'warn' : 'error'
+        log[level]({ err }, 'request failed')
+      }
+      sendError(res, err, deps.retryAfterSeconds)
+    }
+  }
+}
+
+function pathOf (url: string | undefined): string {
+  // The query string is left out of logs: it may carry tokens (password resets, signed URLs).
+  const q = url?.indexOf('?') ?? -1
+  return q === -1 ? url ?? '' : (url as string).slice(0, q)
+}
+
+function round (ms: number): number {
+  return Math.round(ms * 100) / 100
+}

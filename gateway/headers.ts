@@ -1,0 +1,71 @@
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { ClientView } from './forwarded.js'
+
+/** RFC 9110 §7.6.1: hop-by-hop fields, meaningful for one connection only, never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding',
+  'upgrade', 'proxy-authenticate', 'proxy-authorization'])
+
+/** Set by the gateway alone; a client or app value is never passed on. */
+const GATEWAY_REQUEST_FIELDS = new Set(['cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'podside-session-id', 'podside-session', 'podside-session-user',
+  // Node answers `Expect: 100-continue` itself; undici refuses to send it on.
+  'expect'])
+
+const PODSIDE_RESPONSE_FIELDS = new Set(['podside-session', 'podside-session-user', 'podside-session-id', 'set-cookie'])
+
+/** Field names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionTokens (value: string | string[] | undefined): Set<string> {
+  const tokens = new Set<string>()
+  for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+    for (const t of v.split(',')) if (t.trim() !== '') tokens.add(t.trim().toLowerCase())
+  }
+  return tokens
+}
+
+export interface UpstreamRequestParts {
+  view: ClientView
+  cookie: string
+  sessionId: string | undefined
+}
+
+/**
+ * The app's request headers as a flat [name, value, …] list (duplicates and order kept): the
+ * client's end-to-end fields, then the rebuilt Cookie, the session id and X-Forwarded-*.
+ */
+export function upstreamRequestHeaders (req: IncomingMessage, parts: UpstreamRequestParts): string[] {
+  const listed = connectionTokens(req.headers.connection)
+  const raw = req.rawHeaders
+  const out: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i].toLowerCase()
+    if (HOP_BY_HOP.has(name) || GATEWAY_REQUEST_FIELDS.has(name) || listed.has(name)) continue
+    out.push(raw[i], raw[i + 1])
+  }
+  if (parts.cookie !== '') out.push('cookie', parts.cookie)
+  if (parts.sessionId !== undefined) out.push('podside-session-id', parts.sessionId)
+  out.push('x-forwarded-for', parts.view.forwardedFor, 'x-forwarded-proto', parts.view.proto)
+  if (parts.view.host !== '') out.push('x-forwarded-host', parts.view.host)
+  return out
+}
+
+/** The app's response headers minus hop-by-hop fields, session directives and Set-Cookie. */
+export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCookies: readonly string[]): Record<string, string | string[]> {
+  const listed = connectionTokens(headers.connection)
+  const out: Record<string, string | string[]> = {}
+  for (const name in headers) {
+    const value = headers[name]
+    if (value === undefined || HOP_BY_HOP.has(name) || PODSIDE_RESPONSE_FIELDS.has(name) || listed.has(name)) continue
+    out[name] = value
+  }
+  if (setCookies.length > 0) out['set-cookie'] = setCookies as string[]
+  return out
+}
+
+/** A single header value (the first, when the app sent the field twice). */
+export function one (value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+export function setCookieLines (value: string | string[] | undefined): string[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value]
+}

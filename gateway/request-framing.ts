@@ -1,0 +1,18 @@
+import type { IncomingMessage } from 'node:http'
+import { BadRequest } from './errors.js'
+
+/**
+ * Framing checks Node's parser leaves to us. Node already answers 400 to conflicting
+ * Content-Length, Content-Length with Transfer-Encoding, bare LF and malformed field names, and
+ * 431 to oversized headers; it hands us a request whose Transfer-Encoding does not end in chunked.
+ * RFC 9112 §6.1: such a request's length cannot be determined, so the server MUST answer 400 and
+ * close; forwarding it would let the app and the gateway disagree on where the next request starts.
+ */
+export function checkFraming (req: IncomingMessage): void {
+  const te = req.headers['transfer-encoding']
+  if (te === undefined) return
+  const codings = te.split(',').map((c) => c.trim().toLowerCase())
+  if (codings[codings.length - 1] !== 'chunked' || codings.slice(0, -1).includes('chunked')) {
+    throw new BadRequest('Transfer-Encoding must end in chunked')
+  }
+}

@@ -1,0 +1,124 @@
+import http from 'node:http'
+import { randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
+import { createAdminServer } from '../shared/admin-server.js'
+import { drainable, listen } from '../shared/listen.js'
+import type { Logger } from '../shared/logger.js'
+import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
+import { sessionRoutes } from './admin-routes.js'
+import { createHandler } from './handle.js'
+import { createGatewayMetrics } from './metrics.js'
+import { createUpstream } from './proxy.js'
+import { createSessionCommitter } from './session-commit.js'
+import { createSigner } from './session-cookie.js'
+import { gatewayLimits, type GatewayConfig } from './settings.js'
+import { instrumentStore } from './store-instrumented.js'
+import { createMemoryStore } from './store-memory.js'
+import { createRedisStore } from './store-redis.js'
+import type { SessionStore } from './store.js'
+import { createUpgradeHandler } from './upgrade.js'
+
+export interface GatewayDeps {
+  log: Logger
+  /** Injected time (epoch ms), so tests can move past timeouts without waiting. */
+  clock?: () => number
+}
+
+export interface Gateway {
+  listen (): Promise<{ url: string, adminUrl: string }>
+  /** Stops accepting, lets requests in flight finish (up to --shutdown-timeout), closes Redis. */
+  close (): Promise<void>
+}
+
+export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gateway {
+  const { log } = deps
+  const clock = deps.clock ?? Date.now
+  const metrics = createGatewayMetrics()
+  const timeouts = {
+    idleMs: config.idleTimeout,
+    absoluteMs: config.absoluteTimeout,
+    graceMs: gatewayLimits.regenerateGraceMs,
+    maxCookies: gatewayLimits.maxJarCookies
+  }
+  let redis: RedisClient | undefined
+  let rawStore: SessionStore
+  if (config.redis !== undefined) {
+    redis = createRedisClient(config.redis, { role: 'command', timeoutMs: config.redisTimeout, log })
+    rawStore = createRedisStore(redis, timeouts)
+  } else {
+    log.warn('no --redis: sessions live in this process only; run one node, or set --redis to share them')
+    rawStore = createMemoryStore(timeouts)
+  }
+  const store = instrumentStore(rawStore, metrics)
+  let keys = config.secret
+  if (keys === undefined || keys.length === 0) {
+    log.warn('no --secret: signing with a random key; sessions end when this process restarts')
+    keys = [randomBytes(32).toString('base64url')]
+  }
+  const signer = createSigner(keys)
+  const upstream = createUpstream({ origin: config.upstream, timeoutMs: config.upstreamTimeout })
+  const common = {
+    store, signer, log, clock,
+    cookieName: config.cookieName,
+    trustProxy: config.trustProxy,
+    storeFailure: config.storeFailure,
+    retryAfterSeconds: gatewayLimits.retryAfterSeconds
+  }
+  const commit = createSessionCommitter({
+    ...common,
+    metrics,
+    cookieSecure: config.cookieSecure,
+    passthrough: new Set(config.passthroughCookies),
+    maxCookieBytes: gatewayLimits.maxCookieBytes
+  })
+  const handle = createHandler({ ...common, upstream, commit, metrics })
+  const upgrade = createUpgradeHandler({ ...common, commit, origin: config.upstream, timeoutMs: config.upstreamTimeout })
+
+  const server = http.createServer({
+    requestTimeout: 0, // uploads may take long; slow headers are bounded by headersTimeout
+    headersTimeout: 30_000, // 30 s to send the request head
+    keepAliveTimeout: 65_000 // 65 s: longer than common load balancers' idle timeout (60 s)
+  }, (req, res) => { void handle(req, res) })
+  const publicDrain = drainable(server)
+  server.on('upgrade', upgrade)
+  // Malformed requests (smuggling attempts, oversized heads): answered here, never forwarded.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null
+    // The client left mid-request (reset, or closed before the body was complete): nobody to answer.
+    // Destroying the socket closes the response, which aborts the app's request.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') { socket.destroy(); return }
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+    metrics.requests.inc({ status })
+    log.warn({ code: err.code, status, remote: socket.remoteAddress }, 'malformed request refused')
+    // Never write a raw answer into a response already under way (it would corrupt the stream).
+    if (socket.writable && !inFlight) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+    else socket.destroy()
+  })
+
+  const admin = createAdminServer({
+    log,
+    registry: metrics.registry,
+    ready: async () => await store.ping(),
+    routes: sessionRoutes(store, clock)
+  })
+  const adminDrain = drainable(admin)
+
+  return {
+    async listen () {
+      if (redis !== undefined) await waitReady(redis, Math.max(2000, config.redisTimeout))
+      const url = await listen(server, config.listen)
+      const adminUrl = await listen(admin, config.adminListen)
+      log.info({ url, adminUrl, upstream: config.upstream.href, store: store.kind, redis: config.redis?.href }, 'gateway listening')
+      return { url, adminUrl }
+    },
+    async close () {
+      log.info('gateway shutting down')
+      await publicDrain.close(config.shutdownTimeout)
+      await adminDrain.close(0)
+      await upstream.close()
+      await store.close()
+      if (redis !== undefined) await closeRedis(redis)
+      log.info('gateway stopped')
+    }
+  }
+}

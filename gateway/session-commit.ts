@@ -1,0 +1,94 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { hasCode } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
+import type { ClientView } from './forwarded.js'
+import { one, setCookieLines } from './headers.js'
+import { captureSetCookies } from './jar.js'
+import type { GatewayMetrics } from './metrics.js'
+import { expiredSessionCookie, newSessionId, sessionSetCookie, type Signer } from './session-cookie.js'
+import type { SessionRecord, SessionStore } from './store.js'
+
+export type SessionState = 'none' | 'loaded' | 'created' | 'regenerated' | 'destroyed'
+
+export interface CommitResult {
+  /** `Set-Cookie` lines for the browser: relayed passthrough cookies and our own cookie. */
+  setCookies: string[]
+  state: SessionState
+}
+
+export interface CommitDeps {
+  store: SessionStore
+  signer: Signer
+  log: Logger
+  metrics: GatewayMetrics
+  cookieName: string
+  cookieSecure: 'auto' | 'always' | 'never'
+  passthrough: ReadonlySet<string>
+  maxCookieBytes: number
+  storeFailure: 'closed' | 'open'
+}
+
+const MAX_USER_LENGTH = 256
+
+/**
+ * After the app answered: its Set-Cookie lines go into the jar, its `Podside-Session` directives
+ * are carried out, and everything is stored before the response goes on (a redirect that lands on
+ * another node must see it). Throws GW_ERR_STORE_UNAVAILABLE when the store cannot be written.
+ */
+export function createSessionCommitter (deps: CommitDeps) {
+  return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, now: number, log: Logger): Promise<CommitResult> {
+    try {
+      return await commitToStore(session, headers, view, now, log)
+    } catch (err) {
+      if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+      log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
+      return { setCookies: [], state: session === undefined ? 'none' : 'loaded' }
+    }
+  }
+
+  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, now: number, log: Logger): Promise<CommitResult> {
+    const capture = captureSetCookies(setCookieLines(headers['set-cookie']), view.url,
+      { passthrough: deps.passthrough, maxCookieBytes: deps.maxCookieBytes, now })
+    for (const r of capture.refused) log.warn({ cookie: r.name, reason: r.reason }, 'set-cookie refused')
+    const directive = one(headers['podside-session'])?.trim().toLowerCase()
+    const user = one(headers['podside-session-user'])?.trim()
+    const cookieOpts = { name: deps.cookieName, secure: deps.cookieSecure === 'always' || (deps.cookieSecure === 'auto' && view.url.secure) }
+    const setCookies = capture.relayed
+
+    if (directive === 'destroy') {
+      if (session !== undefined) await deps.store.destroy(session.id)
+      return { setCookies: [...setCookies, expiredSessionCookie(cookieOpts)], state: 'destroyed' }
+    }
+    if (directive !== undefined && directive !== 'regenerate') log.warn({ directive }, 'unknown Podside-Session directive ignored')
+    if (user !== undefined && (user === '' || user.length > MAX_USER_LENGTH)) log.warn({ length: user.length }, 'Podside-Session-User ignored: empty or too long')
+    const validUser = user !== undefined && user !== '' && user.length <= MAX_USER_LENGTH ? user : undefined
+
+    let id = session?.movedTo ?? session?.id
+    let state: SessionState = session === undefined ? 'none' : 'loaded'
+    let issue = false
+    if (directive === 'regenerate' && id !== undefined) {
+      const newId = newSessionId()
+      if (await deps.store.regenerate(id, newId, now)) { id = newId; state = 'regenerated'; issue = true }
+    }
+    if (capture.changes.length === 0 && validUser === undefined && !issue) return { setCookies, state }
+
+    const create = id === undefined
+    if (id === undefined) id = newSessionId()
+    const result = await deps.store.apply(id, { changes: capture.changes, create, user: validUser }, now)
+    if (result.status === 'gone') {
+      // Ended while this request was in flight (logout elsewhere wins): nothing to keep.
+      log.info('session ended during the request; its cookies were dropped')
+      return { setCookies: [...setCookies, expiredSessionCookie(cookieOpts)], state: 'destroyed' }
+    }
+    if (result.refused > 0) log.warn({ refused: result.refused }, 'jar full: cookies refused')
+    if (create) { state = 'created'; issue = true; deps.metrics.sessionsCreated.inc() }
+    // The browser's cookie is session-only until the jar holds a cookie that outlives the idle
+    // timeout; then it persists to the absolute expiry, as the app's own cookie would have.
+    if (result.persistent) issue = true
+    if (issue) {
+      const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
+      setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))
+    }
+    return { setCookies, state }
+  }
+}

@@ -1,0 +1,84 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+
+/** 24 random bytes: 192 bits, above the 128 the contract asks for; base64url, so 32 characters. */
+const ID_BYTES = 24
+export const SESSION_ID = /^[A-Za-z0-9_-]{32}$/
+
+export function newSessionId (): string {
+  return randomBytes(ID_BYTES).toString('base64url')
+}
+
+export interface Signer {
+  /** `<id>.<mac>`: what the browser holds. */
+  sign (id: string): string
+  /** The id when some key's MAC matches, else undefined. Ids are never taken on the client's word. */
+  verify (value: string): string | undefined
+}
+
+/** HMAC-SHA256 over the id. The first key signs; every key verifies, so keys can be rotated. */
+export function createSigner (keys: readonly string[]): Signer {
+  const mac = (key: string, id: string): Buffer => createHmac('sha256', key).update(id).digest()
+  return {
+    sign: (id) => `${id}.${mac(keys[0], id).toString('base64url')}`,
+    verify (value) {
+      const dot = value.indexOf('.')
+      const id = value.slice(0, dot)
+      if (dot !== 32 || !SESSION_ID.test(id)) return undefined
+      const given = Buffer.from(value.slice(dot + 1), 'base64url')
+      if (given.length !== 32) return undefined
+      // Compare against every key in constant time, so timing does not reveal which key matched.
+      let ok = false
+      for (const key of keys) ok = timingSafeEqual(given, mac(key, id)) || ok
+      return ok ? id : undefined
+    }
+  }
+}
+
+export interface BrowserCookies {
+  /** The gateway cookie's value; undefined when absent or ambiguous. */
+  sessionValue: string | undefined
+  /** Two different values of the gateway cookie (cookie tossing from a sibling domain). */
+  ambiguous: boolean
+  /** The browser's other cookies, as `name=value` pairs exactly as they arrived. */
+  others: Array<{ name: string, pair: string }>
+}
+
+/**
+ * Splits the browser's Cookie header (RFC 6265 §4.2.1: `name=value` pairs joined by `; `). Hand
+ * written rather than the `cookie` package: that one decodes values and keeps only the first of
+ * duplicate names, but we must pass other cookies on byte for byte and must see duplicates of ours.
+ */
+export function readBrowserCookies (header: string | undefined, cookieName: string): BrowserCookies {
+  const result: BrowserCookies = { sessionValue: undefined, ambiguous: false, others: [] }
+  if (header === undefined || header === '') return result
+  for (const raw of header.split(';')) {
+    const pair = raw.trim()
+    if (pair === '') continue
+    const eq = pair.indexOf('=')
+    const name = eq === -1 ? '' : pair.slice(0, eq).trim()
+    if (name === cookieName) {
+      const value = pair.slice(eq + 1).trim()
+      if (result.sessionValue !== undefined && result.sessionValue !== value) result.ambiguous = true
+      result.sessionValue = value
+    } else {
+      result.others.push({ name, pair })
+    }
+  }
+  if (result.ambiguous) result.sessionValue = undefined
+  return result
+}
+
+export interface SessionCookieOptions { name: string, secure: boolean, maxAgeSeconds?: number }
+
+/** The browser's session cookie: HttpOnly, SameSite=Lax, Path=/ (contract), Secure per request. */
+export function sessionSetCookie (value: string, opts: SessionCookieOptions): string {
+  let line = `${opts.name}=${value}; Path=/; HttpOnly; SameSite=Lax`
+  if (opts.maxAgeSeconds !== undefined) line += `; Max-Age=${opts.maxAgeSeconds}`
+  if (opts.secure) line += '; Secure'
+  return line
+}
+
+/** Expires the browser's session cookie (RFC 6265 §5.3 step 11: same name, domain and path). */
+export function expiredSessionCookie (opts: SessionCookieOptions): string {
+  return sessionSetCookie('', { ...opts, maxAgeSeconds: 0 })
+}

@@ -1,0 +1,37 @@
+import type { IncomingMessage } from 'node:http'
+import { hasCode } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
+import { readBrowserCookies, type BrowserCookies, type Signer } from './session-cookie.js'
+import type { SessionRecord, SessionStore } from './store.js'
+
+export interface LoadedSession {
+  browser: BrowserCookies
+  session: SessionRecord | undefined
+  /** False when the store failed and `--store-failure open` let the request go on without it. */
+  storeUp: boolean
+}
+
+export interface SessionLoadDeps {
+  store: SessionStore
+  signer: Signer
+  cookieName: string
+  storeFailure: 'closed' | 'open'
+}
+
+/**
+ * The request's session: its cookie verified (an id is never taken on the client's word), then
+ * loaded. A store failure throws GW_ERR_STORE_UNAVAILABLE (closed) or yields no session (open).
+ */
+export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, now: number, log: Logger): Promise<LoadedSession> {
+  const browser = readBrowserCookies(req.headers.cookie, deps.cookieName)
+  if (browser.ambiguous) log.warn('two different session cookies in one request (cookie tossing?): no session')
+  const id = browser.sessionValue === undefined ? undefined : deps.signer.verify(browser.sessionValue)
+  if (id === undefined) return { browser, session: undefined, storeUp: true }
+  try {
+    return { browser, session: await deps.store.load(id, now), storeUp: true }
+  } catch (err) {
+    if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+    log.warn({ err }, 'store unreachable: proxying without the jar (--store-failure open)')
+    return { browser, session: undefined, storeUp: false }
+  }
+}

@@ -1,0 +1,64 @@
+import { LOG_LEVELS } from '../shared/logger.js'
+import { boolean, duration, httpUrl, list, listenAddress, oneOf, redisUrl, text, type Values } from '../shared/settings.js'
+import { formatDuration } from '../shared/units.js'
+
+const SECOND = 1000
+const HOUR = 3600 * SECOND
+const DAY = 24 * HOUR
+
+/** Every setting of `podside gateway`, with its default. Durations are milliseconds. */
+export const gatewaySettings = {
+  upstream: httpUrl('the app, e.g. http://127.0.0.1:3000', { required: true }),
+  listen: listenAddress('public listener', { default: { host: '0.0.0.0', port: 8080 } }),
+  adminListen: listenAddress('health, metrics and session API listener (keep it private)', { default: { host: '127.0.0.1', port: 9901 } }),
+  redis: redisUrl('session store; without it sessions live in this process only (one node)', { envFallback: 'REDIS_URL' }),
+  secret: list('comma-separated signing keys, each at least 32 characters: the first signs, every one verifies'),
+  cookieName: text('the browser\'s only session cookie', { default: 'podside' }),
+  cookieSecure: oneOf(['auto', 'always', 'never'] as const, 'Secure on the session cookie: auto = when the browser used https', { default: 'auto' }),
+  idleTimeout: duration('a session unused this long ends (with its session-only cookies)', { default: 2 * HOUR }), // 2 h
+  absoluteTimeout: duration('no session or jar cookie outlives this', { default: 30 * DAY }), // 30 d
+  passthroughCookies: list('cookie names relayed to the browser as the app set them (e.g. XSRF-TOKEN)', { default: [] }),
+  trustProxy: boolean('believe X-Forwarded-For/-Proto/-Host sent by the client (only behind your own proxy)', { default: false }),
+  redisTimeout: duration('longest a request waits on Redis before the store counts as unreachable', { default: 1 * SECOND }), // 1 s
+  storeFailure: oneOf(['closed', 'open'] as const, 'Redis unreachable: closed = 503 + Retry-After, open = proxy without the jar', { default: 'closed' }),
+  upstreamTimeout: duration('longest wait for the app\'s response headers, and between body chunks', { default: 60 * SECOND }), // 60 s
+  shutdownTimeout: duration('on SIGTERM, longest wait for requests in flight', { default: 10 * SECOND }), // 10 s
+  logLevel: oneOf(LOG_LEVELS, 'log level', { default: 'info' })
+}
+
+export type GatewayConfig = Values<typeof gatewaySettings>
+
+/** Limits that are not settings: they protect Redis and the app from one abusive response. */
+export const gatewayLimits = {
+  maxJarCookies: 200, // cookies per session
+  maxCookieBytes: 16 * 1024, // 16 KiB: name + value of one cookie
+  regenerateGraceMs: 10 * SECOND, // 10 s: the old id keeps working for requests in flight
+  minSecretLength: 32, // characters per --secret key
+  retryAfterSeconds: 1 // Retry-After on 503 while the store is unreachable
+}
+
+/** Checks across settings, run once after each setting parsed on its own. */
+export function checkGatewayConfig (c: GatewayConfig): string[] {
+  const problems: string[] = []
+  if (c.redis !== undefined && (c.secret === undefined || c.secret.length === 0)) {
+    problems.push('--secret (PODSIDE_SECRET) is required with --redis: every node must sign cookies with the same key')
+  }
+  for (const [i, key] of (c.secret ?? []).entries()) {
+    if (key.length < gatewayLimits.minSecretLength) {
+      problems.push(`--secret (PODSIDE_SECRET): key ${i + 1} has ${key.length} characters, expected at least ${gatewayLimits.minSecretLength} (try: openssl rand -base64 32)`)
+    }
+  }
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(c.cookieName)) {
+    problems.push(`--cookie-name (PODSIDE_COOKIE_NAME): expected a cookie name token (RFC 6265 §4.1.1), got ${JSON.stringify(c.cookieName)}`)
+  }
+  if (c.idleTimeout <= 0) problems.push(`--idle-timeout (PODSIDE_IDLE_TIMEOUT): expected more than 0, got ${formatDuration(c.idleTimeout)}`)
+  if (c.absoluteTimeout < c.idleTimeout) {
+    problems.push(`--absolute-timeout (PODSIDE_ABSOLUTE_TIMEOUT): expected at least --idle-timeout (${formatDuration(c.idleTimeout)}), got ${formatDuration(c.absoluteTimeout)}`)
+  }
+  if (c.redisTimeout <= 0) problems.push('--redis-timeout (PODSIDE_REDIS_TIMEOUT): expected more than 0, got 0')
+  if (c.upstreamTimeout <= 0) problems.push('--upstream-timeout (PODSIDE_UPSTREAM_TIMEOUT): expected more than 0, got 0')
+  if (c.listen.port !== 0 && c.listen.port === c.adminListen.port && c.listen.host === c.adminListen.host) {
+    problems.push('--admin-listen (PODSIDE_ADMIN_LISTEN): must differ from --listen: the admin API is never on the public port')
+  }
+  return problems
+}

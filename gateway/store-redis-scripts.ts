@@ -1,0 +1,130 @@
+/**
+ * Lua scripts of the Redis session store. Each touches one session hash only, whose key carries
+ * the session id as its hash tag, so each runs atomically on one Cluster slot.
+ *
+ * Hash fields: `_c` created, `_s` last seen, `_a` absolute expiry, `_x` latest persistent cookie
+ * expiry, `_u` user, `_r` id that replaced this one (regenerate) and `_g` until when it still answers; `c:<domain>;<path>;<name>` one
+ * cookie each, as JSON [name, value, domain, path, flags, expires, created] (expires 0 = session-only).
+ */
+
+/** KEYS[1] session. ARGV now, idleMs, touch(0|1). Returns the hash, or nil when it ended. */
+export const LOAD = `
+local key = KEYS[1]
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local h = redis.call('HGETALL', key)
+if #h == 0 then return false end
+local m = {}
+for i = 1, #h, 2 do if string.sub(h[i], 1, 1) == '_' then m[h[i]] = h[i + 1] end end
+local a, s, x = tonumber(m._a or '0'), tonumber(m._s or '0'), tonumber(m._x or '0')
+if now >= a then redis.call('DEL', key) return false end
+if m._r then
+  if now >= tonumber(m._g or '0') then return false end
+  return h
+end
+if now - s >= idle then
+  -- Idle: session-only cookies end; the session lives on only for persistent ones.
+  local live = 0
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 'c:' then
+      local exp = cjson.decode(h[i + 1])[6]
+      if exp == 0 or exp <= now then redis.call('HDEL', key, h[i]) else live = live + 1 end
+    end
+  end
+  if live == 0 then redis.call('DEL', key) return false end
+  h = redis.call('HGETALL', key)
+end
+if ARGV[3] == '1' then
+  redis.call('HSET', key, '_s', now)
+  redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
+end
+return h
+`
+
+/**
+ * KEYS[1] session. ARGV now, idleMs, absoluteMs, create(0|1), user ('' = unchanged), maxCookies,
+ * then per change: op ('set'|'del'), field, json, expires. Returns
+ * {'ok', absoluteExpiry, maxPersistent, previousUser, refused} | {'moved', id} | {'gone'}.
+ */
+export const APPLY = `
+local key = KEYS[1]
+local now, idle, absMs, maxCookies = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
+local meta = redis.call('HMGET', key, '_c', '_a', '_x', '_r', '_u', '_s')
+if not meta[1] then
+  if ARGV[4] ~= '1' then return {'gone'} end
+  meta = {tostring(now), tostring(now + absMs), '0', false, false, tostring(now)}
+  redis.call('HSET', key, '_c', meta[1], '_a', meta[2], '_x', '0')
+end
+if meta[4] then return {'moved', meta[4]} end
+local a, x = tonumber(meta[2]), tonumber(meta[3])
+if now >= a then redis.call('DEL', key) return {'gone'} end
+local metaCount = 0
+for i = 1, 6 do if meta[i] then metaCount = metaCount + 1 end end
+local refused = 0
+for i = 7, #ARGV, 4 do
+  local field = ARGV[i + 1]
+  if ARGV[i] == 'del' then
+    redis.call('HDEL', key, field)
+  elseif redis.call('HEXISTS', key, field) == 0 and redis.call('HLEN', key) - metaCount >= maxCookies then
+    refused = refused + 1
+  else
+    local json, exp = ARGV[i + 2], tonumber(ARGV[i + 3])
+    local old = redis.call('HGET', key, field)
+    if old or exp > a then
+      -- Keep the creation time of a replaced cookie (RFC 6265 §5.3 step 11.3); cap at absolute expiry.
+      local c = cjson.decode(json)
+      if old then c[7] = cjson.decode(old)[7] end
+      if exp > a then exp = a c[6] = a end
+      json = cjson.encode(c)
+    end
+    redis.call('HSET', key, field, json)
+    if exp > x then x = exp end
+  end
+end
+local previous = meta[5] or ''
+if ARGV[5] ~= '' then redis.call('HSET', key, '_u', ARGV[5]) end
+redis.call('HSET', key, '_s', now, '_x', x)
+redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
+return {'ok', tostring(a), tostring(x), previous, refused}
+`
+
+/** KEYS[1] old session. ARGV newId, now, graceMs. Marks it moved and returns its hash, or nil. */
+export const MARK_MOVED = `
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return false end
+for i = 1, #h, 2 do
+  if h[i] == '_r' then return false end
+  if h[i] == '_a' and tonumber(h[i + 1]) <= tonumber(ARGV[2]) then return false end
+end
+redis.call('HSET', KEYS[1], '_r', ARGV[1], '_g', tonumber(ARGV[2]) + tonumber(ARGV[3]))
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 or ttl > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return h
+`
+
+/** KEYS[1] new session. ARGV now, idleMs, then field/value pairs. Writes a regenerated copy. */
+export const WRITE_COPY = `
+local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('DEL', KEYS[1])
+local a, x = now, 0
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == '_a' then a = tonumber(ARGV[i + 1]) end
+  if ARGV[i] == '_x' then x = tonumber(ARGV[i + 1]) end
+end
+redis.call('HSET', KEYS[1], '_s', now)
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(a, math.max(now + idle, x)) - now))
+return 1
+`
+
+/** KEYS[1] moved session. Undoes MARK_MOVED when writing the copy failed. */
+export const UNMARK_MOVED = `
+redis.call('HDEL', KEYS[1], '_r', '_g')
+return 1
+`
+
+/** KEYS[1] session. Deletes it; returns {user, movedTo} ('' when none). */
+export const DESTROY = `
+local m = redis.call('HMGET', KEYS[1], '_u', '_r')
+local n = redis.call('DEL', KEYS[1])
+return {m[1] or '', m[2] or '', n}
+`

@@ -1,0 +1,154 @@
+import type { RedisClient } from '../shared/redis-client.js'
+import { cookieKey, type JarCookie } from './jar.js'
+import { APPLY, DESTROY, LOAD, MARK_MOVED, UNMARK_MOVED, WRITE_COPY } from './store-redis-scripts.js'
+import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeouts } from './store.js'
+
+type Reply = string | number | null | Reply[]
+interface Scripts {
+  podsideLoad (key: string, now: number, idle: number, touch: number): Promise<string[] | null>
+  podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
+  podsideMarkMoved (key: string, newId: string, now: number, grace: number): Promise<string[] | null>
+  podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
+  podsideUnmarkMoved (key: string): Promise<number>
+  podsideDestroy (key: string): Promise<[string, string, number]>
+}
+
+const FLAG_HOST_ONLY = 1
+const FLAG_SECURE = 2
+const FLAG_HTTP_ONLY = 4
+
+/**
+ * Sessions in Redis (standalone, Sentinel or Cluster). One hash per session, keyed
+ * `podside:s:{<id>}`: the braces are a Cluster hash tag, so a session's keys share a slot and its
+ * scripts stay atomic, while sessions spread over every master. Users index sessions in
+ * `podside:u:{<user>}` sets, kept outside the scripts (another slot) and cleaned on read.
+ */
+export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: { prefix?: string } = {}): SessionStore {
+  const prefix = opts.prefix ?? 'podside:'
+  const sessionKey = (id: string): string => `${prefix}s:{${id}}`
+  const userKey = (user: string): string => `${prefix}u:{${encodeURIComponent(user)}}`
+  client.defineCommand('podsideLoad', { numberOfKeys: 1, lua: LOAD })
+  client.defineCommand('podsideApply', { numberOfKeys: 1, lua: APPLY })
+  client.defineCommand('podsideMarkMoved', { numberOfKeys: 1, lua: MARK_MOVED })
+  client.defineCommand('podsideWriteCopy', { numberOfKeys: 1, lua: WRITE_COPY })
+  client.defineCommand('podsideUnmarkMoved', { numberOfKeys: 1, lua: UNMARK_MOVED })
+  client.defineCommand('podsideDestroy', { numberOfKeys: 1, lua: DESTROY })
+  const redis = client as unknown as RedisClient & Scripts
+
+  async function read (id: string, now: number, touch: boolean): Promise<SessionRecord | undefined> {
+    const flat = await redis.podsideLoad(sessionKey(id), now, t.idleMs, touch ? 1 : 0)
+    return flat === null ? undefined : decode(id, flat)
+  }
+
+  async function destroyOne (id: string): Promise<{ existed: boolean, movedTo: string }> {
+    const [user, movedTo, n] = await redis.podsideDestroy(sessionKey(id))
+    if (user !== '') await redis.srem(userKey(user), id)
+    return { existed: n > 0, movedTo }
+  }
+
+  async function liveIdsOf (user: string, now: number): Promise<string[]> {
+    const ids = await redis.smembers(userKey(user))
+    const owners = await Promise.all(ids.map(async (id) => await redis.hmget(sessionKey(id), '_u', '_r', '_a')))
+    const live = ids.filter((_, i) => owners[i][0] === user && owners[i][1] === null && Number(owners[i][2]) > now)
+    const dead = ids.filter((id) => !live.includes(id))
+    if (dead.length > 0) await redis.srem(userKey(user), ...dead)
+    return live.sort()
+  }
+
+  return {
+    kind: 'redis',
+    load: async (id, now) => await read(id, now, true),
+    inspect: async (id, now) => await read(id, now, false),
+
+    async apply (id, input: ApplyInput, now): Promise<ApplyResult> {
+      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies]
+      for (const ch of input.changes) {
+        if (ch.op === 'delete') args.push('del', 'c:' + cookieKey(ch.domain, ch.path, ch.name), '', 0)
+        else args.push('set', 'c:' + cookieKey(ch.cookie.domain, ch.cookie.path, ch.cookie.name), encodeCookie(ch.cookie), ch.cookie.expires)
+      }
+      let reply = await redis.podsideApply(sessionKey(id), ...args)
+      if (reply[0] === 'moved') {
+        // Regenerated while this response was in flight: its cookies belong to the new id.
+        id = String(reply[1])
+        reply = await redis.podsideApply(sessionKey(id), ...args.map((a, i) => i === 3 ? 0 : a))
+      }
+      if (reply[0] !== 'ok') return { status: 'gone' }
+      const [, absolute, maxPersistent, previousUser, refused] = reply
+      if (input.user !== undefined && input.user !== previousUser) {
+        if (previousUser !== '') await redis.srem(userKey(String(previousUser)), id)
+        await redis.sadd(userKey(input.user), id)
+        await redis.pexpire(userKey(input.user), t.absoluteMs)
+      }
+      return { status: 'applied', id, absoluteExpiry: Number(absolute), persistent: Number(maxPersistent) > now + t.idleMs, refused: Number(refused) }
+    },
+
+    async regenerate (oldId, newId, now) {
+      const flat = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs)
+      if (flat === null) return false
+      const fields: string[] = []
+      let user = ''
+      for (let i = 0; i < flat.length; i += 2) {
+        if (flat[i] === '_u') user = flat[i + 1]
+        if (flat[i] !== '_r' && flat[i] !== '_g' && flat[i] !== '_s') fields.push(flat[i], flat[i + 1])
+      }
+      try {
+        await redis.podsideWriteCopy(sessionKey(newId), now, t.idleMs, ...fields)
+      } catch (err) {
+        // Never lose a session Redis still holds: put the old id back in service.
+        await redis.podsideUnmarkMoved(sessionKey(oldId)).catch(() => {})
+        throw err
+      }
+      if (user !== '') {
+        await redis.sadd(userKey(user), newId)
+        await redis.srem(userKey(user), oldId)
+        await redis.pexpire(userKey(user), t.absoluteMs)
+      }
+      return true
+    },
+
+    async destroy (id) {
+      const { existed, movedTo } = await destroyOne(id)
+      if (movedTo !== '') await destroyOne(movedTo)
+      return existed
+    },
+
+    userSessions: liveIdsOf,
+
+    async destroyUser (user, now) {
+      const ids = await liveIdsOf(user, now)
+      for (const id of ids) await destroyOne(id)
+      await redis.del(userKey(user))
+      return ids.length
+    },
+
+    async ping () { await redis.ping() },
+    async close () {}
+  }
+}
+
+function encodeCookie (c: JarCookie): string {
+  const flags = (c.hostOnly ? FLAG_HOST_ONLY : 0) | (c.secure ? FLAG_SECURE : 0) | (c.httpOnly ? FLAG_HTTP_ONLY : 0)
+  return JSON.stringify([c.name, c.value, c.domain, c.path, flags, c.expires, c.created])
+}
+
+function decode (id: string, flat: string[]): SessionRecord {
+  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, cookies: [] }
+  for (let i = 0; i < flat.length; i += 2) {
+    const field = flat[i]
+    const value = flat[i + 1]
+    if (field.startsWith('c:')) {
+      const [name, val, domain, path, flags, expires, created] = JSON.parse(value) as [string, string, string, string, number, number, number]
+      rec.cookies.push({
+        name, value: val, domain, path, expires, created,
+        hostOnly: (flags & FLAG_HOST_ONLY) !== 0,
+        secure: (flags & FLAG_SECURE) !== 0,
+        httpOnly: (flags & FLAG_HTTP_ONLY) !== 0
+      })
+    } else if (field === '_c') rec.created = Number(value)
+    else if (field === '_s') rec.lastSeen = Number(value)
+    else if (field === '_a') rec.absoluteExpiry = Number(value)
+    else if (field === '_u') rec.user = value
+    else if (field === '_r') rec.movedTo = value
+  }
+  return rec
+}

@@ -1,0 +1,55 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http'
+import type { Registry } from 'prom-client'
+import type { Logger } from './logger.js'
+
+export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
+
+export interface AdminOptions {
+  log: Logger
+  registry: Registry
+  /** Resolves when the daemon can serve (its store is reachable); rejects with the reason. */
+  ready: () => Promise<void>
+  /** The daemon's own endpoints; return false when the path is not theirs. */
+  routes?: AdminRoute
+}
+
+/**
+ * The private admin listener every daemon has: `/healthz` (the process answers), `/readyz` (its
+ * dependencies answer: what a load balancer or Kubernetes should route on), `/metrics`.
+ */
+export function createAdminServer (opts: AdminOptions): http.Server {
+  return http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin')
+    route(req, res, url).catch((err: unknown) => {
+      opts.log.error({ err, path: url.pathname }, 'admin request failed')
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'ADMIN_ERR_INTERNAL', message: 'Internal Server Error' } })
+    })
+  })
+
+  async function route (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
+      if (url.pathname === '/readyz') {
+        try {
+          await opts.ready()
+          return sendJson(res, 200, { status: 'ready' })
+        } catch (err) {
+          return sendJson(res, 503, { status: 'unavailable', reason: err instanceof Error ? err.message : String(err) })
+        }
+      }
+      if (url.pathname === '/metrics') {
+        const body = await opts.registry.metrics()
+        res.writeHead(200, { 'content-type': opts.registry.contentType })
+        return void res.end(body)
+      }
+    }
+    if (opts.routes !== undefined && await opts.routes(req, res, url)) return
+    sendJson(res, 404, { error: { code: 'ADMIN_ERR_NOT_FOUND', message: 'Not Found' } })
+  }
+}
+
+export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers })
+  res.end(text)
+}

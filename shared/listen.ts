@@ -1,0 +1,55 @@
+import type { Server, ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { ListenAddress } from './address.js'
+import { formatHostPort } from './address.js'
+
+/** Listens and resolves with the URL actually bound (port 0 becomes the real port). */
+export async function listen (server: Server, at: ListenAddress): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(at.port, at.host, () => { server.off('error', reject); resolve() })
+  })
+  const addr = server.address() as AddressInfo
+  return `http://${formatHostPort(addr.address, addr.port)}`
+}
+
+/**
+ * Graceful close for an HTTP server: stop accepting, answer requests in flight with
+ * `Connection: close` and close each connection as its last response ends (keep-alive clients
+ * would otherwise hold the process until the grace period), cut whatever is left after `graceMs`,
+ * upgraded (WebSocket) connections included: `closeAllConnections()` does not see those.
+ * Call at creation time, so it sees every request.
+ */
+export function drainable (server: Server): { close: (graceMs: number) => Promise<void> } {
+  let draining = false
+  const inflight = new Set<ServerResponse>()
+  const upgraded = new Set<Socket>()
+  server.on('upgrade', (_req, socket: Socket) => {
+    upgraded.add(socket)
+    socket.once('close', () => upgraded.delete(socket))
+  })
+  server.on('request', (_req, res: ServerResponse) => {
+    inflight.add(res)
+    if (draining) res.shouldKeepAlive = false
+    res.once('close', () => {
+      inflight.delete(res)
+      if (draining) setImmediate(() => server.closeIdleConnections())
+    })
+  })
+  return {
+    async close (graceMs) {
+      if (!server.listening) return
+      draining = true
+      for (const res of inflight) if (!res.headersSent) res.shouldKeepAlive = false
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeIdleConnections()
+      for (const socket of upgraded) socket.end()
+      const timer = setTimeout(() => {
+        server.closeAllConnections()
+        for (const socket of upgraded) socket.destroy()
+      }, graceMs)
+      await closed
+      clearTimeout(timer)
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { freePort, waitFor } from './ports.js'
+
+/**
+ * Real redis-server processes on free ports, for tests. No mocks: a test that needs Redis fails
+ * with this message when the binary is missing, it is never skipped.
+ */
+function redisServerBinary (): string {
+  const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' })
+  if (found.error !== undefined || found.status !== 0) {
+    throw new Error('redis-server is not on the PATH: tests that need Redis cannot run. Install it (apt-get install -y redis-server) or run .ci/run, which does.')
+  }
+  return 'redis-server'
+}
+
+export interface RedisServer {
+  port: number
+  url: string
+  /** Stops the process (SIGKILL: as sudden as a crash); `start` brings it back on the same port. */
+  stop (): Promise<void>
+  start (): Promise<void>
+  /** SIGSTOP/SIGCONT: unreachable but holding its data, like a hung or partitioned server. */
+  pause (): Promise<void>
+  resume (): Promise<void>
+  client (): Redis
+}
+
+async function spawnRedis (port: number, dir: string, extra: string[]): Promise<ChildProcess> {
+  const child = spawn(redisServerBinary(), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr?.on('data', (d) => { stderr += String(d) })
+  await waitFor(`redis-server on port ${port}${stderr === '' ? '' : ': ' + stderr}`, async () => {
+    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    probe.on('error', () => {})
+    try { await probe.connect(); return await probe.ping() === 'PONG' ? true : undefined } finally { probe.disconnect() }
+  })
+  return child
+}
+
+async function kill (child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL') })
+}
+
+export async function startRedis (): Promise<RedisServer> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'podside-redis-'))
+  let child: ChildProcess | undefined = await spawnRedis(port, dir, [])
+  const clients: Redis[] = []
+  const server: RedisServer = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop () { await kill(child); child = undefined },
+    async start () { child = await spawnRedis(port, dir, []) },
+    async pause () { child?.kill('SIGSTOP') },
+    async resume () { child?.kill('SIGCONT') },
+    client () {
+      const c = new Redis({ port, host: '127.0.0.1' })
+      clients.push(c)
+      return c
+    }
+  }
+  process.once('exit', () => child?.kill('SIGKILL'))
+  ;(server as RedisServer & { close: () => Promise<void> }).close = async () => {
+    for (const c of clients) c.disconnect()
+    await kill(child)
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return server
+}
+
+export async function stopRedis (server: RedisServer): Promise<void> {
+  await (server as RedisServer & { close: () => Promise<void> }).close()
+}
+
+export interface RedisCluster {
+  ports: number[]
+  url: string
+  close (): Promise<void>
+}
+
+/** A real Redis Cluster of `masters` masters (no replicas), with every slot assigned. */
+export async function startCluster (masters = 3): Promise<RedisCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'podside-cluster-'))
+  const ports: number[] = []
+  const children: ChildProcess[] = []
+  for (let i = 0; i < masters; i++) {
+    const port = await freePort()
+    const bus = await freePort()
+    ports.push(port)
+    children.push(await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']))
+  }
+  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { encoding: 'utf8' })
+  if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr}${create.stdout}`)
+  await waitFor('cluster_state:ok on every node', async () => {
+    for (const port of ports) {
+      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true })
+      try {
+        await c.connect()
+        if (!(await c.cluster('INFO') as string).includes('cluster_state:ok')) return undefined
+      } finally { c.disconnect() }
+    }
+    return true
+  }, 20_000)
+  return {
+    ports,
+    url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    async close () {
+      await Promise.all(children.map(kill))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
