@@ -3,6 +3,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 /** 24 random bytes: 192 bits, above the 128 the contract asks for; base64url, so 32 characters. */
 const ID_BYTES = 24
 export const SESSION_ID = /^[A-Za-z0-9_-]{32}$/
+/** HMAC-SHA256 is 32 bytes: 43 base64url characters. */
+const MAC_LENGTH = 43
 
 export function newSessionId (): string {
   return randomBytes(ID_BYTES).toString('base64url')
@@ -17,18 +19,19 @@ export interface Signer {
 
 /** HMAC-SHA256 over the id. The first key signs; every key verifies, so keys can be rotated. */
 export function createSigner (keys: readonly string[]): Signer {
-  const mac = (key: string, id: string): Buffer => createHmac('sha256', key).update(id).digest()
+  const mac = (key: string, id: string): string => createHmac('sha256', key).update(id).digest('base64url')
   return {
-    sign: (id) => `${id}.${mac(keys[0], id).toString('base64url')}`,
+    sign: (id) => `${id}.${mac(keys[0], id)}`,
     verify (value) {
       const dot = value.indexOf('.')
       const id = value.slice(0, dot)
-      if (dot !== 32 || !SESSION_ID.test(id)) return undefined
-      const given = Buffer.from(value.slice(dot + 1), 'base64url')
-      if (given.length !== 32) return undefined
-      // Compare against every key in constant time, so timing does not reveal which key matched.
+      if (dot !== 32 || !SESSION_ID.test(id) || value.length !== 32 + 1 + MAC_LENGTH) return undefined
+      // The encoded text is compared, not the decoded bytes: the last base64url character carries
+      // unused bits, so decoding would accept several spellings of one MAC.
+      const given = Buffer.from(value.slice(dot + 1))
+      // Every key is tried in constant time, so timing does not reveal which key matched.
       let ok = false
-      for (const key of keys) ok = timingSafeEqual(given, mac(key, id)) || ok
+      for (const key of keys) ok = timingSafeEqual(given, Buffer.from(mac(key, id))) || ok
       return ok ? id : undefined
     }
   }

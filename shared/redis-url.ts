@@ -33,7 +33,8 @@ export function parseRedisUrl (text: string): RedisTarget | string {
   if (hosts.length === 0 || hosts.some((h) => h === undefined)) return 'host:port pairs (e.g. 10.0.0.5:6379)'
   const params = new URLSearchParams(query)
   const common: Common = { tls: scheme.tls, href: redact(text), ...credentials(userinfo) }
-  const db = Number(params.get('db') ?? (path.length > 1 ? path.slice(1) : '0'))
+  // The path is the database for redis://, but the master name for redis-sentinel:// (db is ?db=N).
+  const db = Number(params.get('db') ?? (scheme.mode === 'standalone' && path.length > 1 ? path.slice(1) : '0'))
 
   switch (scheme.mode) {
     case 'standalone': {
