@@ -101,5 +101,11 @@ const closing = new WeakSet<RedisClient>()
 
 export async function closeRedis (client: RedisClient): Promise<void> {
   closing.add(client)
-  try { await client.quit() } catch { client.disconnect() }
+  // QUIT lets queued replies arrive; it can wait forever on a connection that is down, and
+  // shutdown must not, so the connection is cut after a second at most.
+  let timer: NodeJS.Timeout | undefined
+  const cut = new Promise<void>((resolve) => { timer = setTimeout(resolve, 1000) })
+  try { await Promise.race([client.quit(), cut]) } catch { /* cut below */ }
+  clearTimeout(timer)
+  client.disconnect()
 }

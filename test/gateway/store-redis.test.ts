@@ -2,7 +2,10 @@ import t from 'tap'
 import { createRedisClient, closeRedis, waitReady } from '../../shared/redis-client.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { createRedisStore } from '../../gateway/store-redis.js'
-import { startCluster, startRedis, stopRedis } from '../helpers/redis.js'
+import { Redis } from 'ioredis'
+import { startCluster, startRedis, startSentinel, stopRedis } from '../helpers/redis.js'
+import { waitFor } from '../helpers/ports.js'
+import { newSessionId } from '../../gateway/session-cookie.js'
 import { silentLogger } from '../helpers/log.js'
 import { contractTimeouts, storeContract } from './store-contract.js'
 
@@ -30,4 +33,46 @@ t.test('redis store on a 3-master Redis Cluster', async (t) => {
     const store = createRedisStore(client, contractTimeouts)
     return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
   })
+})
+
+t.test('redis store through Sentinel', async (t) => {
+  const sentinel = await startSentinel()
+  t.teardown(async () => await sentinel.close())
+  storeContract(t, async () => {
+    const client = await connect(sentinel.url)
+    const store = createRedisStore(client, contractTimeouts)
+    return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
+  })
+})
+
+t.test('Sentinel failover: writes follow the new master, the session survives', async (t) => {
+  const sentinel = await startSentinel()
+  t.teardown(async () => await sentinel.close())
+  const client = await connect(sentinel.url)
+  t.teardown(async () => await closeRedis(client))
+  const store = createRedisStore(client, contractTimeouts)
+  const id = newSessionId()
+  const now = Date.now()
+  const cookie = (name: string) => ({ op: 'set' as const, cookie: { name, value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now } })
+  await store.apply(id, { changes: [cookie('before')], create: true }, now)
+  // Let the replica catch up before promoting it, as a planned failover does.
+  const replica = new Redis({ port: sentinel.dataPorts[1], host: '127.0.0.1' })
+  t.teardown(() => replica.disconnect())
+  await waitFor('the replica to hold the session', async () => await replica.exists(`podside:s:{${id}}`) === 1 ? true : undefined)
+  const oldMaster = await sentinel.masterPort()
+  await sentinel.failover()
+  const newMaster = await sentinel.masterPort()
+  t.not(newMaster, oldMaster)
+  // The client follows the failover by itself (Sentinel's +switch-master), without waiting for the
+  // old master to drop it: during a planned failover the old master keeps accepting writes.
+  await waitFor('the client to move to the new master', () =>
+    (client as Redis).status === 'ready' && (client as unknown as { stream?: { remotePort?: number } }).stream?.remotePort === newMaster ? true : undefined)
+  const r = await store.apply(id, { changes: [cookie('after')], create: false }, now + 1)
+  t.match(r, { status: 'applied' })
+  const direct = new Redis({ port: newMaster, host: '127.0.0.1' })
+  t.teardown(() => direct.disconnect())
+  const fields = await direct.hkeys(`podside:s:{${id}}`)
+  t.ok(fields.includes('c:a.test;/;before'), 'the session written before the failover is on the new master')
+  t.ok(fields.includes('c:a.test;/;after'), 'the write after the failover went to the new master')
+  t.equal((await direct.call('ROLE') as string[])[0], 'master')
 })

@@ -119,3 +119,63 @@ export async function startCluster (masters = 3): Promise<RedisCluster> {
     }
   }
 }
+
+export interface RedisSentinel {
+  url: string
+  masterName: string
+  /** The two data nodes: the first starts as master, the second as its replica. */
+  dataPorts: [number, number]
+  /** Port of the data node that is master now, as the Sentinel reports it. */
+  masterPort (): Promise<number>
+  /** SENTINEL FAILOVER: the replica is promoted; resolves once the Sentinel reports the switch. */
+  failover (): Promise<void>
+  close (): Promise<void>
+}
+
+/** A master, one replica and one Sentinel watching them (quorum 1), on free ports. */
+export async function startSentinel (): Promise<RedisSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), 'podside-sentinel-'))
+  const masterName = 'podside-test'
+  const [mPort, rPort, sPort] = [await freePort(), await freePort(), await freePort()]
+  const children: ChildProcess[] = []
+  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
+  children.push(await spawnRedis(mPort, dir, []))
+  children.push(await spawnRedis(rPort, dir, ['--replicaof', '127.0.0.1', String(mPort)]))
+  const conf = join(dir, 'sentinel.conf')
+  const { writeFileSync } = await import('node:fs')
+  writeFileSync(conf, [`port ${sPort}`, 'bind 127.0.0.1', `dir ${dir}`,
+    `sentinel monitor ${masterName} 127.0.0.1 ${mPort} 1`,
+    `sentinel down-after-milliseconds ${masterName} 1000`,
+    `sentinel failover-timeout ${masterName} 5000`, ''].join('\n'))
+  const sentinel = spawn(redisServerBinary(), [conf, '--sentinel'], { stdio: 'ignore' })
+  children.push(sentinel)
+  const ask = async <T>(fn: (c: Redis) => Promise<T>): Promise<T> => {
+    const c = new Redis({ port: sPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    c.on('error', () => {})
+    try { await c.connect(); return await fn(c) } finally { c.disconnect() }
+  }
+  const masterPort = async (): Promise<number> =>
+    Number((await ask(async (c) => await c.call('SENTINEL', 'get-master-addr-by-name', masterName)) as string[])[1])
+  // Ready once the Sentinel knows the master and has discovered its replica.
+  await waitFor('the Sentinel to see master and replica', async () => {
+    const replicas = await ask(async (c) => await c.call('SENTINEL', 'replicas', masterName)) as unknown[]
+    return replicas.length === 1 && await masterPort() === mPort ? true : undefined
+  }, 20_000)
+  return {
+    url: `redis-sentinel://127.0.0.1:${sPort}/${masterName}`,
+    masterName,
+    dataPorts: [mPort, rPort],
+    masterPort,
+    async failover () {
+      const before = await masterPort()
+      await waitFor('SENTINEL FAILOVER to be accepted', async () => {
+        try { await ask(async (c) => await c.call('SENTINEL', 'failover', masterName)); return true } catch { return undefined }
+      }, 20_000)
+      await waitFor('the Sentinel to report the new master', async () => await masterPort() !== before ? true : undefined, 20_000)
+    },
+    async close () {
+      await Promise.all(children.map(kill))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
