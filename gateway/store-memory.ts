@@ -25,7 +25,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
   const clock = opts.clock ?? Date.now
   const sweep = setInterval(() => {
     const now = clock()
-    for (const [id, e] of sessions) if (now >= e.end) sessions.delete(id)
+    for (const [id, e] of sessions) if (now >= e.end) destroyOne(id)
   }, opts.sweepMs ?? 60_000)
   sweep.unref()
 
@@ -66,7 +66,9 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
     const e = sessions.get(id)
     if (e === undefined) return undefined
     sessions.delete(id)
-    if (e.user !== undefined) users.get(e.user)?.delete(id)
+    const set = e.user === undefined ? undefined : users.get(e.user)
+    set?.delete(id)
+    if (set?.size === 0) users.delete(e.user as string)
     return e
   }
 

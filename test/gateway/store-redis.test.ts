@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createRedisClient, closeRedis, waitReady } from '../../shared/redis-client.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { createRedisStore } from '../../gateway/store-redis.js'
@@ -15,34 +15,31 @@ async function connect (url: string) {
   return client
 }
 
-t.test('redis store on a standalone redis-server', async (t) => {
-  const server = await startRedis()
-  t.teardown(async () => await stopRedis(server))
+/** The contract suite against the Redis store on a fresh connection to `url` for each test. */
+function contractOn (t: Test, url: () => string): void {
   storeContract(t, async () => {
-    const client = await connect(server.url)
+    const client = await connect(url())
     const store = createRedisStore(client, contractTimeouts)
     return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
   })
+}
+
+t.test('redis store on a standalone redis-server', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  contractOn(t, () => server.url)
 })
 
 t.test('redis store on a 3-master Redis Cluster', async (t) => {
   const cluster = await startCluster(3)
   t.teardown(async () => await cluster.close())
-  storeContract(t, async () => {
-    const client = await connect(cluster.url)
-    const store = createRedisStore(client, contractTimeouts)
-    return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
-  })
+  contractOn(t, () => cluster.url)
 })
 
 t.test('redis store through Sentinel', async (t) => {
   const sentinel = await startSentinel()
   t.teardown(async () => await sentinel.close())
-  storeContract(t, async () => {
-    const client = await connect(sentinel.url)
-    const store = createRedisStore(client, contractTimeouts)
-    return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
-  })
+  contractOn(t, () => sentinel.url)
 })
 
 t.test('Sentinel failover: writes follow the new master, the session survives', async (t) => {
