@@ -5,12 +5,30 @@ import { createLogger, type Logger } from './shared/logger.js'
 import type { Schema } from './shared/settings.js'
 import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
 import { createGateway } from './gateway/server.js'
+import { checkFileproxyConfig, fileproxySettings } from './fileproxy/settings.js'
+import { createFileproxy } from './fileproxy/server.js'
+import { publishPurge, purgeSettings } from './fileproxy/purge-command.js'
+import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
+import { httpUrl } from './shared/settings.js'
+import { request } from 'undici'
 
 /** `podside <command>`: one executable for every daemon and tool. */
 const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise<number> }> = {
   gateway: {
     about: 'Session gateway: keeps the app\'s cookies in a server-side jar (Redis) so any node can serve any user.',
     run: runGateway
+  },
+  fileproxy: {
+    about: 'Caching file proxy: serves a mounted volume from a byte-bounded memory cache, purged over Redis.',
+    run: runFileproxy
+  },
+  purge: {
+    about: 'Publishes one purge to every file proxy: `podside purge PATH…`, `--prefix P…` or `--all`.',
+    run: runPurge
+  },
+  url: {
+    about: 'Prints the hash URL of PATH as the local file proxy sees it: `podside url PATH`.',
+    run: runUrl
   }
 }
 
@@ -45,9 +63,9 @@ async function main (argv: string[]): Promise<number> {
 }
 
 /** Parses settings; handles --help and --check-config; exits 2 with every problem on bad input. */
-function settingsOrExit<S extends Schema> (name: string, about: string, schema: S, argv: string[], check?: Parameters<typeof loadConfig<S>>[3]) {
+function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string[], check?: Parameters<typeof loadConfig<S>>[3], args = '') {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText(`podside ${name} [settings]`, about, schema))
+    process.stdout.write(helpText(`podside ${name} [settings]${args}`, COMMANDS[name].about, schema))
     process.exit(0)
   }
   const checkOnly = argv.includes('--check-config')
@@ -71,7 +89,7 @@ function settingsOrExit<S extends Schema> (name: string, about: string, schema: 
 }
 
 async function runGateway (argv: string[]): Promise<number> {
-  const { values: config, positionals } = settingsOrExit('gateway', COMMANDS.gateway.about, gatewaySettings, argv, checkGatewayConfig)
+  const { values: config, positionals } = settingsOrExit('gateway', gatewaySettings, argv, checkGatewayConfig)
   if (positionals.length > 0) {
     process.stderr.write(`podside gateway: unexpected argument ${JSON.stringify(positionals[0])}\n`)
     return 2
@@ -81,6 +99,74 @@ async function runGateway (argv: string[]): Promise<number> {
   await gateway.listen()
   await untilSignal(log, async () => await gateway.close())
   return 0
+}
+
+async function runFileproxy (argv: string[]): Promise<number> {
+  const { values: config, positionals } = settingsOrExit('fileproxy', fileproxySettings, argv, checkFileproxyConfig)
+  if (positionals.length > 0) {
+    process.stderr.write(`podside fileproxy: unexpected argument ${JSON.stringify(positionals[0])}\n`)
+    return 2
+  }
+  const log = createLogger({ name: 'fileproxy', level: config.logLevel })
+  const fileproxy = createFileproxy(config, { log })
+  await fileproxy.listen()
+  await untilSignal(log, async () => await fileproxy.close())
+  return 0
+}
+
+async function runPurge (argv: string[]): Promise<number> {
+  const usage = 'podside purge [--redis URL] [--purge-channel C] PATH… | --prefix P… | --all'
+  const { values: c, positionals } = settingsOrExit('purge', purgeSettings, argv, (v) => [
+    ...v.redis === undefined ? ['--redis (PODSIDE_REDIS, REDIS_URL) is required: where the file proxies subscribe'] : [],
+    ...v.all && v.prefix ? ['--all and --prefix exclude each other'] : []
+  ], ' PATH… | --prefix P… | --all')
+  if (c.all !== (positionals.length === 0)) {
+    process.stderr.write(`podside purge: ${c.all ? '--all takes no paths' : 'name at least one path, or --all'}\nUsage: ${usage}\n`)
+    return 2
+  }
+  const paths: string[] = []
+  const prefixes: string[] = []
+  for (const p of positionals) {
+    try { (c.prefix ? prefixes : paths).push(c.prefix ? normalisePrefix(p) : keyFromFilePath(p)) } catch (err) {
+      process.stderr.write(`podside purge: ${JSON.stringify(p)} is not a servable path: ${(err as Error).message}\n`)
+      return 2
+    }
+  }
+  const log = createLogger({ name: 'purge', level: 'error' })
+  try {
+    const { id, receivers } = await publishPurge(c.redis!, c.purgeChannel, { paths, prefixes, all: c.all }, log)
+    process.stdout.write(`purge ${id} received by ${receivers} file prox${receivers === 1 ? 'y' : 'ies'}\n`)
+    return receivers === 0 ? 1 : 0
+  } catch (err) {
+    process.stderr.write(`podside purge: ${(err as Error).message}\n`)
+    return 1
+  } finally {
+    log.flush()
+  }
+}
+
+async function runUrl (argv: string[]): Promise<number> {
+  const schema = { admin: httpUrl('the file proxy\'s admin listener', { default: new URL('http://127.0.0.1:9902') }) }
+  const { values, positionals } = settingsOrExit('url', schema, argv, undefined, ' PATH')
+  if (positionals.length !== 1) {
+    process.stderr.write('podside url: name exactly one PATH, e.g. podside url /avatars/42.png\n')
+    return 2
+  }
+  const target = new URL('/v1/url', values.admin)
+  target.searchParams.set('path', positionals[0])
+  try {
+    const res = await request(target)
+    const body = await res.body.json() as { url?: string, error?: { code: string, message: string } }
+    if (res.statusCode !== 200 || body.url === undefined) {
+      process.stderr.write(`podside url: ${body.error?.code ?? res.statusCode}: ${body.error?.message ?? 'unexpected answer'}\n`)
+      return 1
+    }
+    process.stdout.write(body.url + '\n')
+    return 0
+  } catch (err) {
+    process.stderr.write(`podside url: cannot reach the file proxy admin at ${values.admin.href}: ${(err as Error).message}\n`)
+    return 1
+  }
 }
 
 /** SIGTERM/SIGINT: graceful stop; a second signal exits at once. */

@@ -4,7 +4,8 @@ import type { Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
-import { sendError, sendUpstreamResponse } from './respond.js'
+import { sendError } from '../shared/error-response.js'
+import { sendUpstreamResponse } from './respond.js'
 import { appCookieHeader } from './app-cookie.js'
 import type { Signer } from './session-cookie.js'
 import { loadSession } from './session-load.js'
@@ -80,7 +81,7 @@ export function createHandler (deps: HandlerDeps) {
         const level = hasCode(err, STORE_DOWN) || hasCode(err, 'GW_ERR_BAD_REQUEST') ? 'warn' : 'error'
         log[level]({ err }, 'request failed')
       }
-      sendError(res, err, deps.retryAfterSeconds)
+      sendError(res, err, { retryAfterSeconds: deps.retryAfterSeconds })
     }
   }
 }

@@ -1,5 +1,5 @@
-import { LOG_LEVELS } from '../shared/logger.js'
-import { boolean, duration, httpUrl, list, listenAddress, oneOf, redisUrl, text, type Values } from '../shared/settings.js'
+import { commonSettings, redisSetting } from '../shared/common-settings.js'
+import { boolean, duration, httpUrl, list, listenAddress, oneOf, text, type Values } from '../shared/settings.js'
 import { formatDuration } from '../shared/units.js'
 
 const SECOND = 1000
@@ -11,7 +11,7 @@ export const gatewaySettings = {
   upstream: httpUrl('the app, e.g. http://127.0.0.1:3000', { required: true }),
   listen: listenAddress('public listener', { default: { host: '0.0.0.0', port: 8080 } }),
   adminListen: listenAddress('health, metrics and session API listener (keep it private)', { default: { host: '127.0.0.1', port: 9901 } }),
-  redis: redisUrl('session store; without it sessions live in this process only (one node)', { envFallback: 'REDIS_URL' }),
+  redis: redisSetting('session store; without it sessions live in this process only (one node)'),
   secret: list('comma-separated signing keys, each at least 32 characters: the first signs, every one verifies'),
   cookieName: text('the browser\'s only session cookie', { default: 'podside' }),
   cookieSecure: oneOf(['auto', 'always', 'never'] as const, 'Secure on the session cookie: auto = when the browser used https', { default: 'auto' }),
@@ -19,11 +19,11 @@ export const gatewaySettings = {
   absoluteTimeout: duration('no session or jar cookie outlives this', { default: 30 * DAY }), // 30 d
   passthroughCookies: list('cookie names relayed to the browser as the app set them (e.g. XSRF-TOKEN)', { default: [] }),
   trustProxy: boolean('believe X-Forwarded-For/-Proto/-Host sent by the client (only behind your own proxy)', { default: false }),
-  redisTimeout: duration('longest a request waits on Redis before the store counts as unreachable', { default: 1 * SECOND }), // 1 s
+  redisTimeout: commonSettings.redisTimeout,
   storeFailure: oneOf(['closed', 'open'] as const, 'Redis unreachable: closed = 503 + Retry-After, open = proxy without the jar', { default: 'closed' }),
   upstreamTimeout: duration('longest wait for the app\'s response headers, and between body chunks', { default: 60 * SECOND }), // 60 s
-  shutdownTimeout: duration('on SIGTERM, longest wait for requests in flight', { default: 10 * SECOND }), // 10 s
-  logLevel: oneOf(LOG_LEVELS, 'log level', { default: 'info' })
+  shutdownTimeout: commonSettings.shutdownTimeout,
+  logLevel: commonSettings.logLevel
 }
 
 export type GatewayConfig = Values<typeof gatewaySettings>

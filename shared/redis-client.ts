@@ -30,6 +30,8 @@ export function createRedisClient (target: RedisTarget, opts: RedisClientOptions
     commandTimeout: command ? opts.timeoutMs : undefined,
     connectTimeout: Math.max(opts.timeoutMs, 2000),
     retryStrategy: (times) => Math.min(100 * times, 2000),
+    // The subscriber re-subscribes itself, to learn when a subscription was lost (missed messages).
+    autoResubscribe: command,
     lazyConnect: false
   }
   let client: RedisClient

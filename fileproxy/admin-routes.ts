@@ -1,0 +1,47 @@
+import type { IncomingMessage } from 'node:http'
+import type { AdminRoute } from '../shared/admin-server.js'
+import { sendJson } from '../shared/admin-server.js'
+import { sendError } from '../shared/error-response.js'
+import { BadPath } from './errors.js'
+import type { FileStore } from './file-store.js'
+import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
+import { keyFromFilePath } from './request-path.js'
+
+/**
+ * `GET /v1/url?path=/a.png` → `{"url":"/a.png?v=<hash>","etag":"\"<hash>\"","size":N}` (what the
+ * app puts into its pages), and `POST /v1/purge` (same body as the channel; this node only).
+ */
+export function fileRoutes (files: FileStore, opts: { hashParam: string, maxPurgeBytes: number, purge: (spec: PurgeSpec, source: string) => number }): AdminRoute {
+  return async (req, res, url) => {
+    if (url.pathname === '/v1/url' && (req.method === 'GET' || req.method === 'HEAD')) {
+      try {
+        const key = keyFromFilePath(url.searchParams.get('path') ?? '')
+        const { meta } = await files.get(key)
+        sendJson(res, 200, { url: `${encodeURI(key)}?${opts.hashParam}=${meta.hash}`, etag: `"${meta.hash}"`, size: meta.size })
+      } catch (err) {
+        sendError(res, err)
+      }
+      return true
+    }
+    if (url.pathname === '/v1/purge') {
+      if (req.method !== 'POST') { sendJson(res, 405, { error: { code: 'FP_ERR_METHOD_NOT_ALLOWED', message: 'POST' } }, { allow: 'POST' }); return true }
+      const body = await readBody(req, opts.maxPurgeBytes)
+      const spec = body === undefined ? `larger than ${opts.maxPurgeBytes} bytes` : parsePurgeMessage(body, opts.maxPurgeBytes)
+      if (typeof spec === 'string') { sendError(res, new BadPath(`purge message ${spec}`)); return true }
+      sendJson(res, 200, { purged: opts.purge(spec, 'admin') })
+      return true
+    }
+    return false
+  }
+}
+
+async function readBody (req: IncomingMessage, max: number): Promise<string | undefined> {
+  let size = 0
+  const chunks: Buffer[] = []
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) return undefined
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto'
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
+import { extname, join, sep } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { LRUCache } from 'lru-cache'
+import { contentType } from 'mime-types'
+import { PodsideError } from '../shared/errors.js'
+import { Forbidden, NotFound, ReadFailed } from './errors.js'
+import type { FileproxyMetrics } from './metrics.js'
+import type { PurgeSpec } from './purge-message.js'
+
+export interface FileMeta {
+  key: string
+  size: number
+  mtimeMs: number
+  /** base64url SHA-256 of the content, truncated to 128 bits. */
+  hash: string
+  contentType: string
+}
+
+/** `memory`: the body is in hand (`cached`: it was already before this request). */
+export type FileHit =
+  | { kind: 'memory', meta: FileMeta, body: Buffer, cached: boolean }
+  | { kind: 'disk', meta: FileMeta, path: string }
+
+interface Entry { meta: FileMeta, body: Buffer, realPath: string, ino: number, checkedAt: number }
+interface Load { promise: Promise<FileHit>, stale: boolean }
+
+export interface FileStoreOptions {
+  /** The real path of --root (symlinks resolved). */
+  root: string
+  cacheSize: number
+  maxObjectSize: number
+  revalidateMs: number
+  entryOverheadBytes: number
+  hashMemoEntries: number
+  metrics: FileproxyMetrics
+  clock?: () => number
+}
+
+export interface FileStore {
+  /** The file for a cache key: from memory, or loaded once however many ask at the same time. */
+  get (key: string): Promise<FileHit>
+  /** Drops what the purge names, including loads in flight (their bytes are then not cached). */
+  purge (spec: PurgeSpec): number
+  readonly bytes: number
+  readonly entries: number
+}
+
+/**
+ * The byte-bounded cache in front of the network volume. lru-cache bounds the sum of body sizes
+ * plus a fixed bookkeeping charge per entry (quick-lru can only bound the number of entries).
+ * Files above --max-object-size are never cached; their hash is remembered per
+ * (path, device, inode, size, mtime) so each version is read for hashing once.
+ */
+export function createFileStore (opts: FileStoreOptions): FileStore {
+  const clock = opts.clock ?? Date.now
+  const { metrics } = opts
+  const cache = new LRUCache<string, Entry>({
+    maxSize: opts.cacheSize,
+    sizeCalculation: (e, key) => e.body.length + key.length + opts.entryOverheadBytes,
+    dispose: (_e, _key, reason) => { if (reason === 'evict') metrics.evictions.inc() }
+  })
+  const hashes = new LRUCache<string, { signature: string, hash: string }>({ max: opts.hashMemoEntries })
+  const loads = new Map<string, Load>()
+  const under = opts.root.endsWith(sep) ? opts.root : opts.root + sep
+
+  async function confine (key: string): Promise<string> {
+    let real: string
+    try {
+      real = await realpath(join(opts.root, key))
+    } catch (err) {
+      throw fsError(err)
+    }
+    // The real path must stay under --root: a symlink may point anywhere.
+    if (!real.startsWith(under)) throw new Forbidden('path leaves the served root')
+    if (real.slice(under.length).split(sep).some((s) => s.startsWith('.'))) throw new NotFound('dotfiles are not served')
+    return real
+  }
+
+  async function load (key: string, token: Load): Promise<FileHit> {
+    const real = await confine(key)
+    let fh: FileHandle
+    try { fh = await open(real, 'r') } catch (err) { throw fsError(err) }
+    try {
+      const st = await fh.stat()
+      if (!st.isFile()) throw new NotFound('not a file')
+      const type = contentType(extname(key)) || 'application/octet-stream'
+      if (st.size > opts.maxObjectSize) {
+        const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
+        let hash = hashes.get(key)?.signature === signature ? hashes.get(key)?.hash : undefined
+        if (hash === undefined) {
+          metrics.diskReads.inc()
+          const h = createHash('sha256')
+          await pipeline(fh.createReadStream({ autoClose: false }), h)
+          hash = digest(h)
+          if (!token.stale) hashes.set(key, { signature, hash })
+        }
+        return { kind: 'disk', meta: { key, size: st.size, mtimeMs: st.mtimeMs, hash, contentType: type }, path: real }
+      }
+      metrics.diskReads.inc()
+      const body = await fh.readFile()
+      const meta = { key, size: body.length, mtimeMs: st.mtimeMs, hash: digest(createHash('sha256').update(body)), contentType: type }
+      // A purge that arrived while this load ran wins: these bytes may be the old ones.
+      if (!token.stale) cache.set(key, { meta, body, realPath: real, ino: st.ino, checkedAt: clock() })
+      return { kind: 'memory', meta, body, cached: false }
+    } catch (err) {
+      throw err instanceof PodsideError ? err : fsError(err)
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** Re-checks a cached entry with realpath + stat: same place, same inode, size and mtime. */
+  async function unchanged (key: string, e: Entry): Promise<boolean> {
+    try {
+      const real = await confine(key)
+      const st = await stat(real)
+      return real === e.realPath && st.ino === e.ino && st.size === e.meta.size && st.mtimeMs === e.meta.mtimeMs
+    } catch {
+      return false
+    }
+  }
+
+  function startLoad (key: string): Promise<FileHit> {
+    const running = loads.get(key)
+    if (running !== undefined) return running.promise
+    const token: Load = { promise: Promise.resolve() as unknown as Promise<FileHit>, stale: false }
+    token.promise = load(key, token).finally(() => { if (loads.get(key) === token) loads.delete(key) })
+    loads.set(key, token)
+    return token.promise
+  }
+
+  return {
+    async get (key) {
+      const e = cache.get(key)
+      if (e !== undefined) {
+        const now = clock()
+        if (opts.revalidateMs === 0 || now - e.checkedAt < opts.revalidateMs) {
+          metrics.hits.inc()
+          return { kind: 'memory', meta: e.meta, body: e.body, cached: true }
+        }
+        // One request re-checks; the others keep being served from memory meanwhile.
+        e.checkedAt = now
+        if (await unchanged(key, e)) {
+          metrics.hits.inc()
+          return { kind: 'memory', meta: e.meta, body: e.body, cached: true }
+        }
+        if (cache.get(key) === e) cache.delete(key)
+      }
+      metrics.misses.inc()
+      return await startLoad(key)
+    },
+
+    purge (spec) {
+      const matches = (key: string): boolean => spec.all || spec.paths.includes(key) || spec.prefixes.some((p) => key.startsWith(p))
+      let dropped = 0
+      if (spec.all) {
+        dropped = cache.size
+        cache.clear()
+        hashes.clear()
+      } else {
+        for (const key of [...cache.keys()]) if (matches(key)) { cache.delete(key); dropped++ }
+        for (const key of [...hashes.keys()]) if (matches(key)) hashes.delete(key)
+      }
+      for (const [key, l] of loads) {
+        if (matches(key)) { l.stale = true; loads.delete(key) }
+      }
+      return dropped
+    },
+
+    get bytes () { return cache.calculatedSize },
+    get entries () { return cache.size }
+  }
+}
+
+function digest (h: ReturnType<typeof createHash>): string {
+  return h.digest('base64url').slice(0, 22)
+}
+
+/** File-system failures as catalogue errors; the message never carries a file-system path. */
+function fsError (err: unknown): PodsideError {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP') return new NotFound()
+  if (code === 'EACCES' || code === 'EPERM') return new Forbidden()
+  return new ReadFailed('the file could not be read', { cause: err })
+}

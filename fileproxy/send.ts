@@ -1,0 +1,42 @@
+import { createReadStream } from 'node:fs'
+import type { ServerResponse } from 'node:http'
+import { pipeline } from 'node:stream/promises'
+import { sendError } from '../shared/error-response.js'
+import { PreconditionFailed, RangeNotSatisfiable } from './errors.js'
+import { etagOf, type Plan } from './conditional.js'
+import type { FileHit } from './file-store.js'
+
+export const IMMUTABLE = 'public, max-age=31536000, immutable'
+export const REVALIDATE = 'public, max-age=0, must-revalidate'
+
+/** Writes the planned answer: headers, then the body from memory or streamed from disk. */
+export async function sendFile (res: ServerResponse, method: string, hit: FileHit, plan: Plan, cacheControl: string): Promise<void> {
+  const { meta } = hit
+  const validators = {
+    etag: etagOf(meta),
+    'last-modified': new Date(meta.mtimeMs).toUTCString(),
+    'cache-control': cacheControl
+  }
+  if (plan.status === 304) { res.writeHead(304, validators).end(); return }
+  if (plan.status === 412) { sendError(res, new PreconditionFailed()); return }
+  if (plan.status === 416) { sendError(res, new RangeNotSatisfiable(), { headers: { 'content-range': `bytes */${meta.size}` } }); return }
+
+  const start = plan.status === 206 ? plan.start : 0
+  const end = plan.status === 206 ? plan.end : meta.size - 1
+  const headers: Record<string, string | number> = {
+    ...validators,
+    'content-type': meta.contentType,
+    'content-length': end - start + 1,
+    'accept-ranges': 'bytes',
+    // Uploads are user content: never let a browser sniff them into something executable.
+    'x-content-type-options': 'nosniff'
+  }
+  if (plan.status === 206) headers['content-range'] = `bytes ${start}-${end}/${meta.size}`
+  res.writeHead(plan.status, headers)
+  if (method === 'HEAD' || meta.size === 0) { res.end(); return }
+  if (hit.kind === 'memory') {
+    res.end(plan.status === 206 ? hit.body.subarray(start, end + 1) : hit.body)
+    return
+  }
+  await pipeline(createReadStream(hit.path, { start, end }), res)
+}

@@ -1,0 +1,53 @@
+import { statSync } from 'node:fs'
+import { commonSettings, purgeChannelSetting, redisSetting } from '../shared/common-settings.js'
+import { boolean, duration, listenAddress, size, text, type Values } from '../shared/settings.js'
+import { formatSize } from '../shared/units.js'
+
+const MiB = 1024 * 1024
+
+/** Every setting of `podside fileproxy`, with its default. Durations are ms, sizes bytes. */
+export const fileproxySettings = {
+  root: text('the mounted directory served (read-only)', { required: true }),
+  listen: listenAddress('public listener', { default: { host: '0.0.0.0', port: 8081 } }),
+  adminListen: listenAddress('health, metrics, url and local purge listener (keep it private)', { default: { host: '127.0.0.1', port: 9902 } }),
+  redis: redisSetting('purge channel; without it purges come only through the admin API and the watcher'),
+  purgeChannel: purgeChannelSetting,
+  cacheSize: size('bytes of file bodies (and their bookkeeping) held in memory, a hard bound', { default: 256 * MiB }), // 256 MiB
+  maxObjectSize: size('larger files are streamed from disk, never cached', { default: 8 * MiB }), // 8 MiB
+  revalidate: duration('how often a cached entry is re-checked with stat (0 = only purges and the watcher)', { default: 60_000 }), // 60 s
+  watch: boolean('watch --root and purge changed paths', { default: false }),
+  watchPoll: boolean('poll instead of OS events (network mounts: events do not cross hosts)', { default: false }),
+  hashParam: text('the query parameter of hash URLs', { default: 'v' }),
+  redisTimeout: commonSettings.redisTimeout,
+  shutdownTimeout: commonSettings.shutdownTimeout,
+  logLevel: commonSettings.logLevel
+}
+
+export type FileproxyConfig = Values<typeof fileproxySettings>
+
+/** Limits that are not settings. */
+export const fileproxyLimits = {
+  entryOverheadBytes: 512, // bookkeeping counted per cached entry on top of its body
+  maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
+  hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
+  watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
+}
+
+export function checkFileproxyConfig (c: FileproxyConfig): string[] {
+  const problems: string[] = []
+  if (c.root !== undefined) {
+    let isDir = false
+    try { isDir = statSync(c.root).isDirectory() } catch { /* reported below */ }
+    if (!isDir) problems.push(`--root (PODSIDE_ROOT): expected a readable directory, got ${JSON.stringify(c.root)}`)
+  }
+  if (c.cacheSize < fileproxyLimits.entryOverheadBytes) problems.push(`--cache-size (PODSIDE_CACHE_SIZE): expected at least 512, got ${formatSize(c.cacheSize)}`)
+  if (c.maxObjectSize > c.cacheSize) {
+    problems.push(`--max-object-size (PODSIDE_MAX_OBJECT_SIZE): expected at most --cache-size (${formatSize(c.cacheSize)}), got ${formatSize(c.maxObjectSize)}`)
+  }
+  if (!/^[A-Za-z0-9_.~-]+$/.test(c.hashParam)) problems.push(`--hash-param (PODSIDE_HASH_PARAM): expected a plain query parameter name, got ${JSON.stringify(c.hashParam)}`)
+  if (c.watchPoll && !c.watch) problems.push('--watch-poll (PODSIDE_WATCH_POLL): needs --watch')
+  if (c.listen.port !== 0 && c.listen.port === c.adminListen.port && c.listen.host === c.adminListen.host) {
+    problems.push('--admin-listen (PODSIDE_ADMIN_LISTEN): must differ from --listen: the admin API is never on the public port')
+  }
+  return problems
+}

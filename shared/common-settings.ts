@@ -1,0 +1,15 @@
+import { LOG_LEVELS } from './logger.js'
+import { duration, oneOf, redisUrl, text } from './settings.js'
+
+/** Settings every daemon shares, so each is spelled and defaulted once. Durations are ms. */
+export const commonSettings = {
+  redisTimeout: duration('longest a request waits on Redis before it counts as unreachable', { default: 1000 }), // 1 s
+  shutdownTimeout: duration('on SIGTERM, longest wait for requests in flight', { default: 10_000 }), // 10 s
+  logLevel: oneOf(LOG_LEVELS, 'log level', { default: 'info' })
+}
+
+export const purgeChannelSetting = text('Redis pub/sub channel of purge messages', { default: 'podside:purge' })
+
+export function redisSetting (help: string) {
+  return redisUrl(help, { envFallback: 'REDIS_URL' })
+}
