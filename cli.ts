@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs'
 import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/config.js'
 import { createLogger, type Logger } from './shared/logger.js'
-import type { Schema } from './shared/settings.js'
+import type { Schema, Values } from './shared/settings.js'
 import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
 import { createGateway } from './gateway/server.js'
 import { checkFileproxyConfig, fileproxySettings } from './fileproxy/settings.js'
@@ -88,30 +88,27 @@ function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string
   }
 }
 
-async function runGateway (argv: string[]): Promise<number> {
-  const { values: config, positionals } = settingsOrExit('gateway', gatewaySettings, argv, checkGatewayConfig)
+/** Runs one daemon until SIGTERM/SIGINT: parse settings, listen, stop gracefully. */
+async function runDaemon<S extends Schema> (name: string, schema: S, check: Parameters<typeof loadConfig<S>>[3],
+  create: (config: Values<S>, log: Logger) => { listen: () => Promise<unknown>, close: () => Promise<void> }, argv: string[]): Promise<number> {
+  const { values: config, positionals } = settingsOrExit(name, schema, argv, check)
   if (positionals.length > 0) {
-    process.stderr.write(`podside gateway: unexpected argument ${JSON.stringify(positionals[0])}\n`)
+    process.stderr.write(`podside ${name}: unexpected argument ${JSON.stringify(positionals[0])}\n`)
     return 2
   }
-  const log = createLogger({ name: 'gateway', level: config.logLevel })
-  const gateway = createGateway(config, { log })
-  await gateway.listen()
-  await untilSignal(log, async () => await gateway.close())
+  const log = createLogger({ name, level: (config as { logLevel: string }).logLevel })
+  const daemon = create(config, log)
+  await daemon.listen()
+  await untilSignal(log, async () => await daemon.close())
   return 0
 }
 
+async function runGateway (argv: string[]): Promise<number> {
+  return await runDaemon('gateway', gatewaySettings, checkGatewayConfig, (config, log) => createGateway(config, { log }), argv)
+}
+
 async function runFileproxy (argv: string[]): Promise<number> {
-  const { values: config, positionals } = settingsOrExit('fileproxy', fileproxySettings, argv, checkFileproxyConfig)
-  if (positionals.length > 0) {
-    process.stderr.write(`podside fileproxy: unexpected argument ${JSON.stringify(positionals[0])}\n`)
-    return 2
-  }
-  const log = createLogger({ name: 'fileproxy', level: config.logLevel })
-  const fileproxy = createFileproxy(config, { log })
-  await fileproxy.listen()
-  await untilSignal(log, async () => await fileproxy.close())
-  return 0
+  return await runDaemon('fileproxy', fileproxySettings, checkFileproxyConfig, (config, log) => createFileproxy(config, { log }), argv)
 }
 
 async function runPurge (argv: string[]): Promise<number> {

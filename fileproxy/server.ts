@@ -2,6 +2,7 @@ import http from 'node:http'
 import { access } from 'node:fs/promises'
 import { constants, realpathSync } from 'node:fs'
 import { createAdminServer } from '../shared/admin-server.js'
+import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
 import { fileRoutes } from './admin-routes.js'
@@ -49,12 +50,7 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
   }
 
   const server = http.createServer({ headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => { void handle(req, res) })
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
-    metrics.requests.inc({ status })
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
-  })
+  refuseMalformedRequests(server, log, (status) => metrics.requests.inc({ status }))
   const publicDrain = drainable(server)
   const admin = createAdminServer({
     log,

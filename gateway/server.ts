@@ -1,7 +1,7 @@
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
-import type { Socket } from 'node:net'
 import { createAdminServer } from '../shared/admin-server.js'
+import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
@@ -81,19 +81,7 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
   }, (req, res) => { void handle(req, res) })
   const publicDrain = drainable(server)
   server.on('upgrade', upgrade)
-  // Malformed requests (smuggling attempts, oversized heads): answered here, never forwarded.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const inFlight = (socket as Socket & { _httpMessage?: unknown })._httpMessage != null
-    // The client left mid-request (reset, or closed before the body was complete): nobody to answer.
-    // Destroying the socket closes the response, which aborts the app's request.
-    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') { socket.destroy(); return }
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
-    metrics.requests.inc({ status })
-    log.warn({ code: err.code, status, remote: socket.remoteAddress }, 'malformed request refused')
-    // Never write a raw answer into a response already under way (it would corrupt the stream).
-    if (socket.writable && !inFlight) socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
-    else socket.destroy()
-  })
+  refuseMalformedRequests(server, log, (status) => metrics.requests.inc({ status }))
 
   const admin = createAdminServer({
     log,
