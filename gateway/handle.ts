@@ -2,10 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
-import { upstreamRequestHeaders } from './headers.js'
+import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
 import { sendError } from '../shared/error-response.js'
-import { sendUpstreamResponse } from './respond.js'
 import { appCookieHeader } from './app-cookie.js'
 import type { Signer } from './session-cookie.js'
 import { loadSession } from './session-load.js'
@@ -41,15 +40,16 @@ export function createHandler (deps: HandlerDeps) {
     const reqId = ++seq
     const log = deps.log.child({ reqId })
     let state: SessionState = 'none'
-    // Attached before the first await: a client that leaves at any point aborts the app's request.
-    const aborter = new AbortController()
+    // 'finish' (the whole answer handed to the OS), not writableFinished, tells a complete answer:
+    // the latter is still false at 'close' while the socket drains its last bytes.
+    let finished = false
+    res.once('finish', () => { finished = true })
     res.once('close', () => {
-      if (!res.writableFinished) aborter.abort()
       // 499 (nginx's convention): the client left before an answer was sent.
       const status = res.headersSent ? res.statusCode : 499
       deps.metrics.requests.inc({ status })
       log.info({ method: req.method, path: pathOf(req.url), status, ms: round(performance.now() - started),
-        session: state, aborted: !res.writableFinished }, 'request')
+        session: state, aborted: !finished }, 'request')
     })
     try {
       checkFraming(req)
@@ -64,18 +64,13 @@ export function createHandler (deps: HandlerDeps) {
         sessionId: session === undefined ? undefined : session.movedTo ?? session.id
       })
       const upstreamStarted = performance.now()
-      const answer = await deps.upstream.forward(req, headers, aborter.signal)
-      deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
-
-      let outcome: CommitResult = { setCookies: [], state }
-      try {
-        if (storeUp) outcome = await deps.commit(session, answer.headers, view, now, log)
-      } catch (err) {
-        answer.body.destroy()
-        throw err
-      }
-      state = outcome.state
-      await sendUpstreamResponse(res, answer, outcome.setCookies)
+      await deps.upstream.forward(req, res, headers, async (statusCode, appHeaders) => {
+        deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
+        // The jar is stored before the browser sees anything: a redirect to another node sees it.
+        const outcome: CommitResult = storeUp ? await deps.commit(session, appHeaders, view, now, log) : { setCookies: [], state }
+        state = outcome.state
+        return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
+      })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
         const level = hasCode(err, STORE_DOWN) || hasCode(err, 'GW_ERR_BAD_REQUEST') ? 'warn' : 'error'

@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import net from 'node:net'
+
+export interface Server { name: string, pid: number, child: ChildProcess, stop: () => Promise<void> }
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/** Starts a server process and resolves once its port accepts connections. */
+export async function startServer (name: string, cmd: string, args: string[], port: number, env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+  let stderr = ''
+  child.stderr?.on('data', (d) => { stderr += String(d) })
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) break
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port}: ${stderr}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    name, pid: child.pid as number, child,
+    stop: async () => {
+      if (child.exitCode !== null) return
+      await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM') })
+    }
+  }
+}
+
+/** The process and all its descendants (nginx's workers, for one). */
+function tree (pid: number): number[] {
+  const out = [pid]
+  try {
+    for (const tid of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) out.push(...tree(Number(tid)))
+  } catch { /* gone */ }
+  return out
+}
+
+const TICKS_PER_SECOND = 100 // USER_HZ on Linux
+
+/** CPU seconds (user + system) used so far by the process tree, from the kernel's own accounting. */
+export function cpuSeconds (pid: number): number {
+  let ticks = 0
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat(5))
+    } catch { /* gone */ }
+  }
+  return ticks / TICKS_PER_SECOND
+}
+
+/** Resident memory of the process tree, bytes. */
+export function rssBytes (pid: number): number {
+  let kib = 0
+  for (const p of tree(pid)) {
+    try { kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) } catch { /* gone */ }
+  }
+  return kib * 1024
+}

@@ -1,0 +1,176 @@
+import { spawnSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { request } from 'undici'
+import { fixedRate, hasWrk, saturate, type LoadResult } from './lib/load.js'
+import { cpuSeconds, freePort, rssBytes, startServer, type Server } from './lib/processes.js'
+import { nginxFiles, nginxProxy } from './lib/nginx.js'
+
+/**
+ * `npm run bench [-- --quick] [-- --only files|proxy]`: podside and its peers, alternately, in one
+ * run; one table of req/s, latency and each server's CPU time per request, with ratios.
+ */
+const here = dirname(fileURLToPath(import.meta.url))
+const CLI = join(here, '..', 'dist', 'cli.js')
+const PEERS = join(here, 'servers', 'peers.ts')
+const quick = process.argv.includes('--quick')
+const onlyAt = process.argv.indexOf('--only')
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (onlyAt === -1 ? undefined : process.argv[onlyAt + 1])
+const SECONDS = quick ? 1 : 5
+const ROUNDS = quick ? 1 : 2
+const CONNECTIONS = 64
+const hasNginx = spawnSync('nginx', ['-v']).error === undefined
+const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
+const notes: string[] = []
+
+interface Target { label: string, podside: boolean, server: Server, url: string, headers?: Record<string, string> }
+interface Row extends LoadResult { scenario: string, server: string, podside: boolean, cpuUsPerRequest: number, rssMiB: number }
+const rows: Row[] = []
+const cleanups: Array<() => Promise<void>> = []
+
+const node = (script: string, ...args: string[]): [string, string[]] => [process.execPath, ['--import', 'tsx', script, ...args]]
+async function peer (label: string, kind: string, arg = ''): Promise<Server> {
+  const port = await freePort()
+  const [cmd, args] = node(PEERS, kind, String(port), arg)
+  const s = await startServer(label, cmd, args, port)
+  cleanups.push(s.stop)
+  return Object.assign(s, { port })
+}
+const urlOf = (s: Server): string => `http://127.0.0.1:${(s as Server & { port: number }).port}`
+
+async function measure (scenario: string, t: Target, path: string, load: 'saturate' | 'rate1000', headers?: Record<string, string>): Promise<Row> {
+  const h = { ...t.headers, ...headers }
+  const cpu0 = cpuSeconds(t.server.pid)
+  const r = load === 'saturate'
+    ? await saturate(t.url + path, { seconds: SECONDS, connections: CONNECTIONS, headers: h })
+    : await fixedRate(t.url + path, { seconds: Math.max(SECONDS, 2), rate: 1000, headers: h })
+  const cpu = cpuSeconds(t.server.pid) - cpu0
+  if (r.bad > 0) notes.push(`${scenario} / ${t.label}: ${r.bad} bad answers (non-2xx/3xx or socket errors)`)
+  return { ...r, scenario, server: t.label, podside: t.podside, cpuUsPerRequest: r.requests > 0 ? cpu / r.requests * 1e6 : NaN, rssMiB: rssBytes(t.server.pid) / 2 ** 20 }
+}
+
+/** Runs every target ROUNDS times, alternating the order, and keeps each target's median round. */
+async function scenario (name: string, targets: Target[], path: string, load: 'saturate' | 'rate1000' = 'saturate', headers?: Record<string, string>): Promise<void> {
+  const results = new Map<string, Row[]>()
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? targets : [...targets].reverse()
+    for (const t of order) {
+      const row = await measure(name, t, path, load, headers)
+      results.set(t.label, [...results.get(t.label) ?? [], row])
+      process.stderr.write(`  ${name} / ${t.label}: ${Math.round(row.rps)} req/s\n`)
+    }
+  }
+  for (const t of targets) {
+    const runs = (results.get(t.label) ?? []).sort((a, b) => a.rps - b.rps)
+    rows.push(runs[Math.floor((runs.length - 1) / 2)])
+  }
+}
+
+async function files (): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'podside-bench-files-'))
+  cleanups.push(async () => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, '10k.bin'), Buffer.alloc(10 * 1024, 'a'))
+  writeFileSync(join(dir, '200k.bin'), Buffer.alloc(200 * 1024, 'b'))
+  const fpPort = await freePort()
+  const fp = await startServer('podside fileproxy', process.execPath,
+    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${fpPort}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], fpPort)
+  cleanups.push(fp.stop)
+  const coldPort = await freePort()
+  const cold = await startServer('podside fileproxy (no cache)', process.execPath,
+    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${coldPort}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', '--cache-size', '1KiB', '--max-object-size', '1KiB'], coldPort)
+  cleanups.push(cold.stop)
+  const peers: Target[] = []
+  for (const [label, kind] of [['bare node:http (memory)', 'bare'], ['sirv', 'sirv'], ['@fastify/static', 'fastify-static'], ['serve-static (express)', 'serve-static']]) {
+    const s = await peer(label, kind, dir)
+    peers.push({ label, podside: false, server: s, url: urlOf(s) })
+  }
+  if (hasNginx) {
+    const n = await nginxFiles(dir)
+    cleanups.push(n.stop)
+    peers.push({ label: 'nginx (open_file_cache)', podside: false, server: n, url: n.url })
+  } else notes.push('nginx is not installed: its rows are skipped (apt-get install nginx)')
+  const podside: Target = { label: 'podside fileproxy', podside: true, server: fp, url: `http://127.0.0.1:${fpPort}` }
+  // podside in the middle, so it runs alternately with its peers.
+  const all = [peers[0], peers[1], podside, ...peers.slice(2)]
+  for (const t of all) await request(t.url + '/10k.bin').then(async (r) => await r.body.dump()) // warm
+  for (const t of all) await request(t.url + '/200k.bin').then(async (r) => await r.body.dump())
+  await scenario('file 10 KiB, warm', all, '/10k.bin')
+  await scenario('file 200 KiB, warm', all, '/200k.bin')
+  const etags = new Map<string, string>()
+  for (const t of all) {
+    const r = await request(t.url + '/10k.bin')
+    await r.body.dump()
+    etags.set(t.label, String(r.headers.etag))
+  }
+  const with304 = all.map((t) => ({ ...t, headers: { 'if-none-match': etags.get(t.label) as string } }))
+  await scenario('304 (If-None-Match), 10 KiB', with304, '/10k.bin')
+  const coldTarget: Target = { label: 'podside fileproxy (no cache)', podside: true, server: cold, url: `http://127.0.0.1:${coldPort}` }
+  await scenario('file 10 KiB from disk (podside cache off)', [peers[1], coldTarget, ...peers.slice(2)], '/10k.bin')
+}
+
+async function proxies (): Promise<void> {
+  const upstream = await peer('upstream', 'upstream')
+  const direct: Target = { label: 'upstream directly', podside: false, server: upstream, url: urlOf(upstream) }
+  let redisUrl: string | undefined
+  if (hasRedis) {
+    const port = await freePort()
+    const r = await startServer('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port)
+    cleanups.push(r.stop)
+    redisUrl = `redis://127.0.0.1:${port}`
+  } else notes.push('redis-server is not installed: the gateway runs on its in-memory store')
+  const gwPort = await freePort()
+  const gw = await startServer('podside gateway', process.execPath, [CLI, 'gateway', '--upstream', direct.url, '--listen', `127.0.0.1:${gwPort}`,
+    '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...redisUrl === undefined ? [] : ['--redis', redisUrl, '--secret', 'b'.repeat(32)]], gwPort)
+  cleanups.push(gw.stop)
+  const gwUrl = `http://127.0.0.1:${gwPort}`
+  const login = await request(gwUrl + '/set3')
+  await login.body.dump()
+  const cookie = String([login.headers['set-cookie']].flat()[0]).split(';')[0]
+  const withSession: Target = { label: `podside gateway, session (3-cookie jar, ${redisUrl === undefined ? 'memory' : 'Redis'})`, podside: true, server: gw, url: gwUrl, headers: { cookie } }
+  const noSession: Target = { label: 'podside gateway, no session', podside: true, server: gw, url: gwUrl }
+  const hp = await peer('http-proxy', 'http-proxy', direct.url)
+  const ud = await peer('undici pass-through', 'undici-proxy', direct.url)
+  const targets: Target[] = [direct, { label: 'http-proxy', podside: false, server: hp, url: urlOf(hp) }, withSession, noSession,
+    { label: 'undici pass-through', podside: false, server: ud, url: urlOf(ud) }]
+  if (hasNginx) {
+    const n = await nginxProxy(direct.url)
+    cleanups.push(n.stop)
+    targets.push({ label: 'nginx proxy_pass (keepalive)', podside: false, server: n, url: n.url })
+  }
+  await scenario('proxy 1 KiB, saturated', targets, '/')
+  await scenario('proxy 1 KiB at 1,000 req/s', [direct, withSession, noSession], '/', 'rate1000')
+}
+
+function table (): string {
+  const lines: string[] = []
+  const pad = (s: string, n: number): string => s.length >= n ? s : s + ' '.repeat(n - s.length)
+  const num = (n: number, d = 0): string => Number.isFinite(n) ? n.toFixed(d) : '-'
+  lines.push([pad('scenario', 44), pad('server', 48), pad('loader', 18), pad('req/s', 8), pad('p50 ms', 7), pad('p99 ms', 7), pad('CPU µs/req', 11), pad('RSS MiB', 8), 'podside ÷ this: req/s, CPU'].join(' '))
+  for (const scenarioName of [...new Set(rows.map((r) => r.scenario))]) {
+    const group = rows.filter((r) => r.scenario === scenarioName)
+    const ours = group.filter((r) => r.podside)
+    for (const r of group) {
+      const ratio = r.podside ? '' : ours.map((o) => `${(o.rps / r.rps).toFixed(2)}×, ${(r.cpuUsPerRequest / o.cpuUsPerRequest).toFixed(2)}×`).join(' / ')
+      lines.push([pad(scenarioName, 44), pad(r.server, 48), pad(r.loader, 18), pad(num(r.rps), 8), pad(num(r.p50, 2), 7), pad(num(r.p99, 2), 7),
+        pad(num(r.cpuUsPerRequest, 1), 11), pad(num(r.rssMiB, 0), 8), ratio].join(' '))
+    }
+  }
+  return lines.join('\n')
+}
+
+try {
+  process.stderr.write(`podside bench: ${quick ? 'quick, ' : ''}${SECONDS} s per run, ${ROUNDS} round(s), loader ${hasWrk ? 'wrk' : 'autocannon (workers)'}\n`)
+  if (only === undefined || only === 'files') await files()
+  if (only === undefined || only === 'proxy') await proxies()
+} finally {
+  for (const c of cleanups.reverse()) await c().catch(() => {})
+}
+process.stdout.write('\n' + table() + '\n')
+process.stdout.write('\nRatios: podside ÷ peer for req/s (higher is better for podside) and peer ÷ podside for CPU per request (higher is better for podside).\n')
+if (notes.length > 0) process.stdout.write('Notes:\n' + notes.map((n) => `  - ${n}`).join('\n') + '\n')
+mkdirSync(join(here, 'results'), { recursive: true })
+const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
+writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick, secondsPerRun: SECONDS, rounds: ROUNDS, node: process.version, rows, notes }, null, 2))
+process.stdout.write(`Results written to ${file}\n`)

@@ -1,0 +1,87 @@
+import http from 'node:http'
+import { createHash } from 'node:crypto'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+/**
+ * The peers podside is measured against, one per process: `node --import tsx peers.ts <kind> <port> <arg>`.
+ *   bare <root>           node:http answering from Buffers in memory, with ETag/304 (the in-process limit)
+ *   sirv <root>           sirv (what Vite/Polka serve with)
+ *   fastify-static <root> @fastify/static
+ *   serve-static <root>   express + serve-static
+ *   upstream              the app behind the proxies: 1 KiB body; /set3 sets three cookies
+ *   http-proxy <origin>   http-proxy pass-through
+ *   undici-proxy <origin> a bare undici pass-through
+ */
+const [kind, portText, arg = ''] = process.argv.slice(2)
+const port = Number(portText)
+const ready = (): void => { process.stdout.write(`listening ${port}\n`) }
+
+switch (kind) {
+  case 'bare': {
+    const files = new Map<string, { body: Buffer, etag: string }>()
+    for (const name of readdirSync(arg)) {
+      const body = readFileSync(join(arg, name))
+      files.set('/' + name, { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"` })
+    }
+    http.createServer((req, res) => {
+      const f = files.get((req.url ?? '/').split('?')[0])
+      if (f === undefined) { res.writeHead(404).end(); return }
+      if (req.headers['if-none-match'] === f.etag) { res.writeHead(304, { etag: f.etag }).end(); return }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': f.body.length, etag: f.etag })
+      res.end(f.body)
+    }).listen(port, '127.0.0.1', ready)
+    break
+  }
+  case 'sirv': {
+    const sirv = (await import('sirv')).default
+    const serve = sirv(arg, { etag: true, dev: false })
+    http.createServer((req, res) => serve(req, res, () => { res.writeHead(404).end() })).listen(port, '127.0.0.1', ready)
+    break
+  }
+  case 'fastify-static': {
+    const fastify = (await import('fastify')).default({ logger: false })
+    await fastify.register((await import('@fastify/static')).default, { root: arg })
+    await fastify.listen({ port, host: '127.0.0.1' })
+    ready()
+    break
+  }
+  case 'serve-static': {
+    const express = (await import('express')).default
+    const app = express()
+    app.use((await import('serve-static')).default(arg))
+    app.listen(port, '127.0.0.1', ready)
+    break
+  }
+  case 'upstream': {
+    const body = Buffer.alloc(1024, 'x')
+    http.createServer((req, res) => {
+      if (req.url === '/set3') res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/', 'c=3; Path=/'])
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length })
+      res.end(body)
+    }).listen(port, '127.0.0.1', ready)
+    break
+  }
+  case 'http-proxy': {
+    const httpProxy = (await import('http-proxy')).default
+    const proxy = httpProxy.createProxyServer({ target: arg, agent: new http.Agent({ keepAlive: true, maxSockets: 256 }) })
+    proxy.on('error', (_err, _req, res) => { (res as http.ServerResponse).writeHead(502).end() })
+    http.createServer((req, res) => proxy.web(req, res)).listen(port, '127.0.0.1', ready)
+    break
+  }
+  case 'undici-proxy': {
+    const { Pool } = await import('undici')
+    const { pipeline } = await import('node:stream/promises')
+    const pool = new Pool(arg, { connections: 256 })
+    http.createServer((req, res) => {
+      pool.request({ method: req.method as 'GET', path: req.url ?? '/', headers: { host: req.headers.host ?? '' } }).then(async (up) => {
+        res.writeHead(up.statusCode, up.headers as http.OutgoingHttpHeaders)
+        await pipeline(up.body, res)
+      }).catch(() => { if (res.headersSent) res.destroy(); else res.writeHead(502).end() })
+    }).listen(port, '127.0.0.1', ready)
+    break
+  }
+  default:
+    process.stderr.write(`unknown peer ${kind}\n`)
+    process.exit(2)
+}
