@@ -85,23 +85,17 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
   }
 }
 
-function downstreamHeadersFor (headers: IncomingHttpHeaders, setCookies: string[], upgraded: boolean): Record<string, string | string[]> {
+function downstreamHeadersFor (headers: IncomingHttpHeaders, setCookies: string[], upgraded: boolean): string[] {
   const out = downstreamResponseHeaders(headers, setCookies)
-  if (upgraded) {
-    // Connection and Upgrade are hop-by-hop, but a 101 must name the protocol switched to.
-    out.connection = 'Upgrade'
-    out.upgrade = headers.upgrade ?? 'websocket'
-  } else {
-    out.connection = 'close'
-  }
+  // Connection and Upgrade are hop-by-hop, but a 101 must name the protocol switched to.
+  if (upgraded) out.push('connection', 'Upgrade', 'upgrade', String(headers.upgrade ?? 'websocket'))
+  else out.push('connection', 'close')
   return out
 }
 
-function responseHead (res: IncomingMessage, headers: Record<string, string | string[]>): string {
+function responseHead (res: IncomingMessage, headers: string[]): string {
   let head = `HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}\r\n`
-  for (const [name, value] of Object.entries(headers)) {
-    for (const v of Array.isArray(value) ? value : [value]) head += `${name}: ${v}\r\n`
-  }
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`
   return head + '\r\n'
 }
 

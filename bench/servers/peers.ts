@@ -16,6 +16,8 @@ import { join } from 'node:path'
 const [kind, portText, arg = ''] = process.argv.slice(2)
 const port = Number(portText)
 const ready = (): void => { process.stdout.write(`listening ${port}\n`) }
+// Exit cleanly on SIGINT, so `--cpu-prof` can write its profile.
+process.once('SIGINT', () => process.exit(0))
 
 switch (kind) {
   case 'bare': {
