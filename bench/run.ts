@@ -140,7 +140,15 @@ async function proxies (): Promise<void> {
     targets.push({ label: 'nginx proxy_pass (keepalive)', podside: false, server: n, url: n.url })
   }
   await scenario('proxy 1 KiB, saturated', targets, '/')
-  await scenario('proxy 1 KiB at 1,000 req/s', [direct, withSession, noSession], '/', 'rate1000')
+  await scenario('proxy 1 KiB at 1,000 req/s', [direct, withSession, noSession, ...targets.filter((t) => t.label.startsWith('http-proxy') || t.label.startsWith('nginx'))], '/', 'rate1000')
+}
+
+/** Latency podside adds over the app reached directly, at the fixed rate (the issue's 1 ms p99 bar). */
+function addedLatency (): string[] {
+  const group = rows.filter((r) => r.scenario === 'proxy 1 KiB at 1,000 req/s')
+  const direct = group.find((r) => r.server === 'upstream directly')
+  if (direct === undefined) return []
+  return group.filter((r) => r !== direct).map((r) => `  ${r.server}: +${(r.p50 - direct.p50).toFixed(3)} ms p50, +${(r.p99 - direct.p99).toFixed(3)} ms p99 over direct`)
 }
 
 function table (): string {
@@ -153,7 +161,7 @@ function table (): string {
     const ours = group.filter((r) => r.podside)
     for (const r of group) {
       const ratio = r.podside ? '' : ours.map((o) => `${(o.rps / r.rps).toFixed(2)}×, ${(r.cpuUsPerRequest / o.cpuUsPerRequest).toFixed(2)}×`).join(' / ')
-      lines.push([pad(scenarioName, 44), pad(r.server, 48), pad(r.loader, 18), pad(num(r.rps), 8), pad(num(r.p50, 2), 7), pad(num(r.p99, 2), 7),
+      lines.push([pad(scenarioName, 44), pad(r.server, 48), pad(r.loader, 18), pad(num(r.rps), 8), pad(num(r.p50, 3), 7), pad(num(r.p99, 3), 7),
         pad(num(r.cpuUsPerRequest, 1), 11), pad(num(r.rssMiB, 0), 8), ratio].join(' '))
     }
   }
@@ -169,6 +177,8 @@ try {
 }
 process.stdout.write('\n' + table() + '\n')
 process.stdout.write('\nRatios: podside ÷ peer for req/s (higher is better for podside) and peer ÷ podside for CPU per request (higher is better for podside).\n')
+const added = addedLatency()
+if (added.length > 0) process.stdout.write('Added latency at 1,000 req/s:\n' + added.join('\n') + '\n')
 if (notes.length > 0) process.stdout.write('Notes:\n' + notes.map((n) => `  - ${n}`).join('\n') + '\n')
 mkdirSync(join(here, 'results'), { recursive: true })
 const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)

@@ -1,5 +1,6 @@
 import { spawnSync, spawn } from 'node:child_process'
 import autocannon from 'autocannon'
+import { Pool } from 'undici'
 
 export interface LoadResult {
   loader: string
@@ -24,10 +25,39 @@ export async function saturate (url: string, opts: { seconds: number, connection
   return fromAutocannon('autocannon×2', r)
 }
 
-/** A fixed request rate (autocannon's overallRate), for latency that is not queueing. */
+/**
+ * A fixed request rate, for latency that is not queueing. autocannon reports whole milliseconds,
+ * too coarse for "added latency under 1 ms", so this loader is ours: it sends on a schedule (not
+ * when the previous answer came, which would hide queueing: coordinated omission) over keep-alive
+ * connections and times each request from its scheduled start with performance.now().
+ */
 export async function fixedRate (url: string, opts: { seconds: number, rate: number, headers?: Record<string, string> }): Promise<LoadResult> {
-  const r = await autocannon({ url, connections: 10, duration: opts.seconds, overallRate: opts.rate, headers: opts.headers })
-  return fromAutocannon(`autocannon@${opts.rate}/s`, r)
+  const pool = new Pool(new URL(url).origin, { connections: 32 })
+  const path = new URL(url).pathname
+  const latencies: number[] = []
+  let bad = 0
+  const total = Math.round(opts.seconds * opts.rate)
+  const start = performance.now()
+  const inflight: Array<Promise<void>> = []
+  for (let i = 0; i < total; i++) {
+    const due = start + i * 1000 / opts.rate
+    const wait = due - performance.now()
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
+    // Timed from the schedule when the send was late (coordinated omission), from the send when a
+    // coarse timer let it go early.
+    const from = Math.min(due, performance.now())
+    inflight.push(pool.request({ method: 'GET', path, headers: opts.headers }).then(async (r) => {
+      await r.body.dump()
+      if (r.statusCode >= 400) bad++
+      latencies.push(performance.now() - from)
+    }, () => { bad++ }))
+  }
+  await Promise.all(inflight)
+  const elapsed = (performance.now() - start) / 1000
+  await pool.close()
+  latencies.sort((a, b) => a - b)
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
+  return { loader: `fixed ${opts.rate}/s`, rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), requests: latencies.length, bad }
 }
 
 function fromAutocannon (loader: string, r: autocannon.Result): LoadResult {
