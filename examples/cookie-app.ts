@@ -14,7 +14,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
  *   POST /upload      counts the body's bytes as they stream in
  *   GET  /ws          WebSocket: sends one message with the Cookie header, then closes
  */
-export function createCookieApp (opts: { name?: string } = {}): http.Server {
+export function createCookieApp (opts: { name?: string, uploads?: string } = {}): http.Server {
   const name = opts.name ?? 'app'
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://app')
@@ -51,7 +51,7 @@ export function createCookieApp (opts: { name?: string } = {}): http.Server {
       }
       case '/':
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        return void res.end(page(name, userOf(req)))
+        return void res.end(page(name, userOf(req), opts.uploads))
       default:
         res.writeHead(404, { 'content-type': 'text/plain' })
         return void res.end('not found\n')
@@ -85,9 +85,9 @@ function json (res: ServerResponse, body: unknown): void {
   res.end(text)
 }
 
-function page (node: string, user: string | null): string {
+function page (node: string, user: string | null, upload?: string): string {
   return `<!doctype html><meta charset="utf-8"><title>podside demo</title>
-<h1>Served by ${node}</h1>
+<h1>Served by ${node}</h1>${upload === undefined ? '' : `\n<p><img src="${upload}" width="64" height="64" alt="an upload"> an upload, served by the file proxies</p>`}
 <p>${user === null ? 'Not logged in. <a href="/login?user=alice">Log in as alice</a>' : `Logged in as <b>${user.replace(/[<&>"]/g, '')}</b>. <a href="/logout">Log out</a>`}</p>
 <p>Reload: a load balancer may send you to another node; you stay logged in because the gateway keeps the app's cookies in its shared jar.</p>`
 }
