@@ -26,16 +26,12 @@ const httpDate = (value: string | undefined): number | undefined => {
   return Number.isNaN(t) ? undefined : t
 }
 
-export function etagOf (meta: FileMeta): string {
-  return `"${meta.hash}"`
-}
-
 /**
  * What to answer for a GET or HEAD of this file, in the evaluation order of RFC 9110 §13.2.2:
  * If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, then Range with If-Range.
  */
 export function plan (method: string, headers: IncomingHttpHeaders, meta: FileMeta): Plan {
-  const etag = etagOf(meta)
+  const { etag } = meta
   const ifMatch = headers['if-match']
   if (ifMatch !== undefined) {
     // RFC 9110 §13.1.1: If-Match uses the strong comparison.

@@ -16,6 +16,9 @@ export interface FileMeta {
   /** base64url SHA-256 of the content, truncated to 128 bits. */
   hash: string
   contentType: string
+  /** `"<hash>"` and the HTTP date of mtime, made once per load rather than per response. */
+  etag: string
+  lastModified: string
 }
 
 /** `memory`: the body is in hand (`cached`: it was already before this request). */
@@ -96,11 +99,11 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
           hash = digest(h)
           if (!token.stale) hashes.set(key, { signature, hash })
         }
-        return { kind: 'disk', meta: { key, size: st.size, mtimeMs: st.mtimeMs, hash, contentType: type }, path: real }
+        return { kind: 'disk', meta: fileMeta(key, st.size, st.mtimeMs, hash, type), path: real }
       }
       metrics.diskReads.inc()
       const body = await fh.readFile()
-      const meta = { key, size: body.length, mtimeMs: st.mtimeMs, hash: digest(createHash('sha256').update(body)), contentType: type }
+      const meta = fileMeta(key, body.length, st.mtimeMs, digest(createHash('sha256').update(body)), type)
       // A purge that arrived while this load ran wins: these bytes may be the old ones.
       if (!token.stale) cache.set(key, { meta, body, realPath: real, ino: st.ino, checkedAt: clock() })
       return { kind: 'memory', meta, body, cached: false }
@@ -172,6 +175,10 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     get bytes () { return cache.calculatedSize },
     get entries () { return cache.size }
   }
+}
+
+function fileMeta (key: string, size: number, mtimeMs: number, hash: string, contentType: string): FileMeta {
+  return { key, size, mtimeMs, hash, contentType, etag: `"${hash}"`, lastModified: new Date(mtimeMs).toUTCString() }
 }
 
 function digest (h: ReturnType<typeof createHash>): string {

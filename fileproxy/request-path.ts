@@ -10,7 +10,11 @@ import { BadPath, NotFound } from './errors.js'
  *  - repeated slashes collapse, so `//a.png` and `/a.png` are one file (and one purge).
  * Symlinks are checked later, against the real path (file-store.ts).
  */
+const CLEAN = /^(?:\/[A-Za-z0-9_~!$&'()*+,;=:@-][A-Za-z0-9._~!$&'()*+,;=:@-]*)+$/
+
 export function keyFromRequestPath (rawPath: string): string {
+  // Most paths need nothing: no escapes, no dot right after a slash, no doubled slash, no backslash.
+  if (CLEAN.test(rawPath)) return rawPath
   if (/%(?:2f|5c|00)/i.test(rawPath)) throw new BadPath('encoded separator or NUL in path')
   let decoded: string
   try { decoded = decodeURIComponent(rawPath) } catch { throw new BadPath('malformed percent-encoding') }

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import { pipeline } from 'node:stream/promises'
 import { sendError } from '../shared/error-response.js'
 import { PreconditionFailed, RangeNotSatisfiable } from './errors.js'
-import { etagOf, type Plan } from './conditional.js'
+import type { Plan } from './conditional.js'
 import type { FileHit } from './file-store.js'
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
@@ -12,8 +12,7 @@ export const REVALIDATE = 'public, max-age=0, must-revalidate'
 /** Writes the planned answer: headers, then the body from memory or streamed from disk. */
 export async function sendFile (res: ServerResponse, method: string, hit: FileHit, plan: Plan, cacheControl: string): Promise<void> {
   const { meta } = hit
-  const etag = etagOf(meta)
-  const lastModified = new Date(meta.mtimeMs).toUTCString()
+  const { etag, lastModified } = meta
   if (plan.status === 304) { res.writeHead(304, { etag, 'last-modified': lastModified, 'cache-control': cacheControl }).end(); return }
   if (plan.status === 412) { sendError(res, new PreconditionFailed()); return }
   if (plan.status === 416) { sendError(res, new RangeNotSatisfiable(), { headers: { 'content-range': `bytes */${meta.size}` } }); return }

@@ -15,7 +15,7 @@ import { gatewayLimits, type GatewayConfig } from './settings.js'
 import { instrumentStore } from './store-instrumented.js'
 import { createMemoryStore } from './store-memory.js'
 import { createRedisStore } from './store-redis.js'
-import type { SessionStore } from './store.js'
+import { touchGranularity, type SessionStore } from './store.js'
 import { createUpgradeHandler } from './upgrade.js'
 
 export interface GatewayDeps {
@@ -38,7 +38,8 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
     idleMs: config.idleTimeout,
     absoluteMs: config.absoluteTimeout,
     graceMs: gatewayLimits.regenerateGraceMs,
-    maxCookies: gatewayLimits.maxJarCookies
+    maxCookies: gatewayLimits.maxJarCookies,
+    touchEveryMs: touchGranularity(config.idleTimeout)
   }
   let redis: RedisClient | undefined
   let rawStore: SessionStore

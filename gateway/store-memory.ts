@@ -77,7 +77,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
     async load (id, now) {
       const e = live(id, now)
       if (e === undefined) return undefined
-      if (e.movedTo === undefined) touch(e, now)
+      if (e.movedTo === undefined && now - e.lastSeen >= t.touchEveryMs) touch(e, now)
       return record(id, e)
     },
     async inspect (id, now) {

@@ -7,7 +7,10 @@
  * cookie each, as JSON [name, value, domain, path, flags, expires, created] (expires 0 = session-only).
  */
 
-/** KEYS[1] session. ARGV now, idleMs, touch(0|1). Returns the hash, or nil when it ended. */
+/**
+ * KEYS[1] session. ARGV now, idleMs, touch(0|1), touchEveryMs. Returns the hash, or nil when it
+ * ended. Last-seen is written only when older than touchEveryMs (most reads write nothing).
+ */
 export const LOAD = `
 local key = KEYS[1]
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -33,7 +36,7 @@ if now - s >= idle then
   if live == 0 then redis.call('DEL', key) return false end
   h = redis.call('HGETALL', key)
 end
-if ARGV[3] == '1' then
+if ARGV[3] == '1' and now - s >= tonumber(ARGV[4]) then
   redis.call('HSET', key, '_s', now)
   redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
 end

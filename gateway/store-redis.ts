@@ -5,7 +5,7 @@ import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeout
 
 type Reply = string | number | null | Reply[]
 interface Scripts {
-  podsideLoad (key: string, now: number, idle: number, touch: number): Promise<string[] | null>
+  podsideLoad (key: string, now: number, idle: number, touch: number, touchEvery: number): Promise<string[] | null>
   podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
   podsideMarkMoved (key: string, newId: string, now: number, grace: number): Promise<string[] | null>
   podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
@@ -36,7 +36,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
   const redis = client as unknown as RedisClient & Scripts
 
   async function read (id: string, now: number, touch: boolean): Promise<SessionRecord | undefined> {
-    const flat = await redis.podsideLoad(sessionKey(id), now, t.idleMs, touch ? 1 : 0)
+    const flat = await redis.podsideLoad(sessionKey(id), now, t.idleMs, touch ? 1 : 0, t.touchEveryMs)
     return flat === null ? undefined : decode(id, flat)
   }
 

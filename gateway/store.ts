@@ -40,6 +40,16 @@ export interface StoreTimeouts {
   /** How long a regenerated id keeps working (requests in flight). */
   graceMs: number
   maxCookies: number
+  /**
+   * A read records "last seen" only when the last record is older than this: every request would
+   * otherwise be a write to Redis (and to its replicas). The idle timeout is then exact to within it.
+   */
+  touchEveryMs: number
+}
+
+/** 1% of the idle timeout, at most 10 s. */
+export function touchGranularity (idleMs: number): number {
+  return Math.min(Math.floor(idleMs / 100), 10_000)
 }
 
 /**

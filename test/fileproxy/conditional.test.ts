@@ -1,7 +1,8 @@
 import t from 'tap'
 import { plan } from '../../fileproxy/conditional.js'
 
-const meta = { key: '/a', size: 100, mtimeMs: Date.parse('2026-01-01T00:00:00Z') + 500, hash: 'abc', contentType: 'x' }
+const mtimeMs = Date.parse('2026-01-01T00:00:00Z') + 500
+const meta = { key: '/a', size: 100, mtimeMs, hash: 'abc', contentType: 'x', etag: '"abc"', lastModified: new Date(mtimeMs).toUTCString() }
 const E = '"abc"'
 const at = (h: Record<string, string>, method = 'GET') => plan(method, h, meta)
 

@@ -8,7 +8,7 @@ import { newSessionId } from '../../gateway/session-cookie.js'
  * RunSessionStoreTests): the memory store and the Redis store (standalone and Cluster) run it.
  * Time is passed in, never waited for.
  */
-export const contractTimeouts: StoreTimeouts = { idleMs: 60_000, absoluteMs: 3_600_000, graceMs: 10_000, maxCookies: 60 }
+export const contractTimeouts: StoreTimeouts = { idleMs: 60_000, absoluteMs: 3_600_000, graceMs: 10_000, maxCookies: 60, touchEveryMs: 1_000 }
 
 const T0 = 1_800_000_000_000
 
@@ -84,6 +84,15 @@ export function storeContract (t: Test, make: () => Promise<SessionStore>): void
     const rec = await store.inspect(id, T0 + 1)
     t.equal(rec?.cookies[0].expires, T0 + contractTimeouts.absoluteMs)
     t.equal(await store.load(id, T0 + contractTimeouts.absoluteMs), undefined)
+  })
+
+  t.test('a read within touchEveryMs of the last one records nothing', async (t) => {
+    const id = newSessionId()
+    await store.apply(id, { changes: [set(cookie('a', '1'))], create: true }, T0)
+    await store.load(id, T0 + contractTimeouts.touchEveryMs - 1)
+    t.equal((await store.inspect(id, T0 + 1))?.lastSeen, T0, 'not yet worth a write')
+    await store.load(id, T0 + contractTimeouts.touchEveryMs)
+    t.equal((await store.inspect(id, T0 + 1))?.lastSeen, T0 + contractTimeouts.touchEveryMs)
   })
 
   t.test('inspect does not count as use', async (t) => {
