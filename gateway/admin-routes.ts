@@ -1,5 +1,7 @@
 import type { AdminRoute } from '../shared/admin-server.js'
 import { sendJson } from '../shared/admin-server.js'
+import { sendError } from '../shared/error-response.js'
+import { MethodNotAllowed, NotFound } from './errors.js'
 import { SESSION_ID } from './session-cookie.js'
 import type { SessionRecord, SessionStore } from './store.js'
 
@@ -14,7 +16,7 @@ export function sessionRoutes (store: SessionStore, clock: () => number): AdminR
     const user = /^\/v1\/users\/([^/]+)\/sessions$/.exec(url.pathname)
     if (session === null && user === null) return false
     if (req.method !== 'GET' && req.method !== 'DELETE') {
-      sendJson(res, 405, { error: { code: 'GW_ERR_METHOD_NOT_ALLOWED', message: 'GET or DELETE' } }, { allow: 'GET, DELETE' })
+      sendError(res, new MethodNotAllowed('GET or DELETE'), { headers: { allow: 'GET, DELETE' } })
       return true
     }
     try {
@@ -25,7 +27,7 @@ export function sessionRoutes (store: SessionStore, clock: () => number): AdminR
           if (rec !== undefined) await store.destroy(id)
           res.writeHead(204).end()
         } else if (rec === undefined || rec.movedTo !== undefined) {
-          sendJson(res, 404, { error: { code: 'GW_ERR_NOT_FOUND', message: 'no such session' } })
+          sendError(res, new NotFound('no such session'))
         } else {
           sendJson(res, 200, describe(rec))
         }
@@ -39,7 +41,7 @@ export function sessionRoutes (store: SessionStore, clock: () => number): AdminR
         sendJson(res, 200, { sessions: await store.userSessions(name, clock()) })
       }
     } catch (err) {
-      sendJson(res, 503, { error: { code: 'GW_ERR_STORE_UNAVAILABLE', message: 'session store unreachable' } }, { 'retry-after': '1' })
+      sendError(res, err, { retryAfterSeconds: 1 })
     }
     return true
   }

@@ -7,3 +7,4 @@ export const UpstreamTimeout = defineError('GW_ERR_UPSTREAM_TIMEOUT', 'Gateway T
 export const UpstreamFailed = defineError('GW_ERR_UPSTREAM_FAILED', 'Bad Gateway', 502)
 export const StoreUnavailable = defineError('GW_ERR_STORE_UNAVAILABLE', 'Service Unavailable', 503)
 export const NotFound = defineError('GW_ERR_NOT_FOUND', 'Not Found', 404)
+export const MethodNotAllowed = defineError('GW_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', 405)

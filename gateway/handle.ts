@@ -5,9 +5,8 @@ import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
 import { sendError } from '../shared/error-response.js'
-import { appCookieHeader } from './app-cookie.js'
 import type { Signer } from './session-cookie.js'
-import { loadSession } from './session-load.js'
+import { appRequestParts, loadSession } from './session-load.js'
 import type { CommitResult, SessionState, createSessionCommitter } from './session-commit.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { Upstream } from './proxy.js'
@@ -55,14 +54,11 @@ export function createHandler (deps: HandlerDeps) {
       checkFraming(req)
       const view = clientView(req, deps.trustProxy)
       const now = deps.clock()
-      const { browser, session, storeUp } = await loadSession(deps, req, now, log)
+      const loaded = await loadSession(deps, req, now, log)
+      const { session, storeUp } = loaded
       if (session !== undefined) state = 'loaded'
 
-      const headers = upstreamRequestHeaders(req, {
-        view,
-        cookie: appCookieHeader(session?.cookies, browser.others, view.url, now),
-        sessionId: session === undefined ? undefined : session.movedTo ?? session.id
-      })
+      const headers = upstreamRequestHeaders(req, appRequestParts(loaded, view, now))
       const upstreamStarted = performance.now()
       await deps.upstream.forward(req, res, headers, async (statusCode, appHeaders) => {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)

@@ -1,6 +1,9 @@
 import type { IncomingMessage } from 'node:http'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import { appCookieHeader } from './app-cookie.js'
+import type { ClientView } from './forwarded.js'
+import type { UpstreamRequestParts } from './headers.js'
 import { readBrowserCookies, type BrowserCookies, type Signer } from './session-cookie.js'
 import type { SessionRecord, SessionStore } from './store.js'
 
@@ -33,5 +36,18 @@ export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, 
     if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
     log.warn({ err }, 'store unreachable: proxying without the jar (--store-failure open)')
     return { browser, session: undefined, storeUp: false }
+  }
+}
+
+/**
+ * What the app's request carries from the session: the Cookie header rebuilt from the jar (plus the
+ * browser's own cookies) and the session id (the new one, during a regenerate's grace period).
+ */
+export function appRequestParts (loaded: LoadedSession, view: ClientView, now: number): UpstreamRequestParts {
+  const { browser, session } = loaded
+  return {
+    view,
+    cookie: appCookieHeader(session?.cookies, browser.others, view.url, now),
+    sessionId: session === undefined ? undefined : session.movedTo ?? session.id
   }
 }

@@ -4,11 +4,10 @@ import { PodsideError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
-import { appCookieHeader } from './app-cookie.js'
 import { checkFraming } from './request-framing.js'
 import { upstreamError } from './proxy.js'
 import type { createSessionCommitter } from './session-commit.js'
-import { loadSession, type SessionLoadDeps } from './session-load.js'
+import { appRequestParts, loadSession, type SessionLoadDeps } from './session-load.js'
 
 export interface UpgradeDeps extends SessionLoadDeps {
   origin: URL
@@ -39,12 +38,9 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     checkFraming(req)
     const view = clientView(req, deps.trustProxy)
     const now = deps.clock()
-    const { browser, session, storeUp } = await loadSession(deps, req, now, log)
-    const headers = upstreamRequestHeaders(req, {
-      view,
-      cookie: appCookieHeader(session?.cookies, browser.others, view.url, now),
-      sessionId: session === undefined ? undefined : session.movedTo ?? session.id
-    })
+    const loaded = await loadSession(deps, req, now, log)
+    const { session, storeUp } = loaded
+    const headers = upstreamRequestHeaders(req, appRequestParts(loaded, view, now))
     headers.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade ?? 'websocket')
 
     const upstreamReq = http.request({
