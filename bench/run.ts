@@ -54,6 +54,12 @@ async function measure (scenario: string, t: Target, path: string, load: 'satura
 /** Runs every target ROUNDS times, alternating the order, and keeps each target's median round. */
 async function scenario (name: string, targets: Target[], path: string, load: 'saturate' | 'rate1000' = 'saturate', headers?: Record<string, string>): Promise<void> {
   const results = new Map<string, Row[]>()
+  // An unmeasured second per target first: JIT and heap growth would otherwise land in the
+  // numbers of whoever has the most JavaScript to optimise.
+  for (const t of targets) {
+    if (load === 'saturate') await saturate(t.url + path, { seconds: 1, connections: CONNECTIONS, headers: { ...t.headers, ...headers } })
+    else await fixedRate(t.url + path, { seconds: 1, rate: 1000, headers: { ...t.headers, ...headers } })
+  }
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? targets : [...targets].reverse()
     for (const t of order) {
