@@ -112,13 +112,13 @@ async function runFileproxy (argv: string[]): Promise<number> {
 }
 
 async function runPurge (argv: string[]): Promise<number> {
-  const usage = 'podside purge [--redis URL] [--purge-channel C] PATH… | --prefix P… | --all'
+  const args = ' PATH… | --prefix P… | --all'
   const { values: c, positionals } = settingsOrExit('purge', purgeSettings, argv, (v) => [
     ...v.redis === undefined ? ['--redis (PODSIDE_REDIS, REDIS_URL) is required: where the file proxies subscribe'] : [],
     ...v.all && v.prefix ? ['--all and --prefix exclude each other'] : []
-  ], ' PATH… | --prefix P… | --all')
+  ], args)
   if (c.all !== (positionals.length === 0)) {
-    process.stderr.write(`podside purge: ${c.all ? '--all takes no paths' : 'name at least one path, or --all'}\nUsage: ${usage}\n`)
+    process.stderr.write(`podside purge: ${c.all ? '--all takes no paths' : 'name at least one path, or --all'}\nUsage: podside purge [settings]${args}\n`)
     return 2
   }
   const paths: string[] = []

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { AdminRoute } from '../shared/admin-server.js'
 import { sendJson } from '../shared/admin-server.js'
 import { sendError } from '../shared/error-response.js'
-import { BadPath } from './errors.js'
+import { BadPath, MethodNotAllowed } from './errors.js'
 import type { FileStore } from './file-store.js'
 import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
 import { keyFromFilePath } from './request-path.js'
@@ -17,14 +17,14 @@ export function fileRoutes (files: FileStore, opts: { hashParam: string, maxPurg
       try {
         const key = keyFromFilePath(url.searchParams.get('path') ?? '')
         const { meta } = await files.get(key)
-        sendJson(res, 200, { url: `${encodeURI(key)}?${opts.hashParam}=${meta.hash}`, etag: `"${meta.hash}"`, size: meta.size })
+        sendJson(res, 200, { url: `${encodeURI(key)}?${opts.hashParam}=${meta.hash}`, etag: meta.etag, size: meta.size })
       } catch (err) {
         sendError(res, err)
       }
       return true
     }
     if (url.pathname === '/v1/purge') {
-      if (req.method !== 'POST') { sendJson(res, 405, { error: { code: 'FP_ERR_METHOD_NOT_ALLOWED', message: 'POST' } }, { allow: 'POST' }); return true }
+      if (req.method !== 'POST') { sendError(res, new MethodNotAllowed('POST'), { headers: { allow: 'POST' } }); return true }
       const body = await readBody(req, opts.maxPurgeBytes)
       const spec = body === undefined ? `larger than ${opts.maxPurgeBytes} bytes` : parsePurgeMessage(body, opts.maxPurgeBytes)
       if (typeof spec === 'string') { sendError(res, new BadPath(`purge message ${spec}`)); return true }

@@ -91,7 +91,8 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
       const type = contentType(extname(key)) || 'application/octet-stream'
       if (st.size > opts.maxObjectSize) {
         const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
-        let hash = hashes.get(key)?.signature === signature ? hashes.get(key)?.hash : undefined
+        const memo = hashes.get(key)
+        let hash = memo?.signature === signature ? memo.hash : undefined
         if (hash === undefined) {
           metrics.diskReads.inc()
           const h = createHash('sha256')

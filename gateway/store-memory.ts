@@ -34,13 +34,13 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
     const e = sessions.get(id)
     if (e === undefined) return undefined
     if (now >= e.absoluteExpiry || now >= e.end || (e.movedTo !== undefined && now >= e.graceUntil)) {
-      sessions.delete(id)
+      destroyOne(id)
       return undefined
     }
     if (e.movedTo === undefined && now - e.lastSeen >= t.idleMs) {
       // Idle: session-only cookies end; the session lives on only for persistent ones.
       for (const [k, c] of e.cookies) if (c.expires === 0 || c.expires <= now) e.cookies.delete(k)
-      if (e.cookies.size === 0) { sessions.delete(id); return undefined }
+      if (e.cookies.size === 0) { destroyOne(id); return undefined }
     }
     return e
   }

@@ -188,6 +188,9 @@ t.test('POST /v1/purge on the admin listener purges this node only', async (t) =
   const bad = await request(a.adminUrl + '/v1/purge', { method: 'POST', body: 'nonsense' })
   t.equal(bad.statusCode, 400)
   await bad.body.dump()
+  const wrongMethod = await request(a.adminUrl + '/v1/purge')
+  t.same([wrongMethod.statusCode, wrongMethod.headers.allow], [405, 'POST'])
+  t.equal((await wrongMethod.body.json() as { error: { code: string } }).error.code, 'FP_ERR_METHOD_NOT_ALLOWED')
 })
 
 t.test('admin metrics name the cache\'s counters', async (t) => {
