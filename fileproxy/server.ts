@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises'
 import { constants, realpathSync } from 'node:fs'
 import { createAdminServer } from '../shared/admin-server.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
+import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
 import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
 import { fileRoutes } from './admin-routes.js'
@@ -10,7 +11,6 @@ import { createFileStore, type FileStore } from './file-store.js'
 import { createHandler } from './handle.js'
 import { createFileproxyMetrics } from './metrics.js'
 import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
-import { createPurgeSubscriber, type PurgeSubscriber } from './purge-subscriber.js'
 import { fileproxyLimits, type FileproxyConfig } from './settings.js'
 import { createWatcher } from './watcher.js'
 
@@ -39,7 +39,7 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
     clock: deps.clock
   })
   const handle = createHandler({ files, log, metrics, hashParam: config.hashParam })
-  let subscriber: PurgeSubscriber | undefined
+  let subscriber: ChannelSubscriber | undefined
   let watcher: ReturnType<typeof createWatcher> | undefined
 
   function purge (spec: PurgeSpec, source: string): number {
@@ -66,7 +66,7 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
   return {
     async listen () {
       if (config.redis !== undefined) {
-        subscriber = createPurgeSubscriber(config.redis, {
+        subscriber = createChannelSubscriber(config.redis, {
           channel: config.purgeChannel,
           timeoutMs: config.redisTimeout,
           log,
@@ -79,7 +79,8 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
               purge(spec, 'redis')
             }
           },
-          onResubscribed () {
+          onSubscribed (again) {
+            if (!again) return
             metrics.reconnectDrops.inc()
             const dropped = files.purge({ paths: [], prefixes: [], all: true })
             log.warn({ dropped }, 'purge subscription was lost and is back: dropped the whole cache (purges may have been missed)')

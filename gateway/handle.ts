@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
-import type { Logger } from '../shared/logger.js'
+import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
@@ -37,7 +37,7 @@ export function createHandler (deps: HandlerDeps) {
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now()
     const reqId = ++seq
-    const log = deps.log.child({ reqId })
+    const log = lazyChild(deps.log, { reqId })
     let state: SessionState = 'none'
     // 'finish' (the whole answer handed to the OS), not writableFinished, tells a complete answer:
     // the latter is still false at 'close' while the socket drains its last bytes.
@@ -46,8 +46,8 @@ export function createHandler (deps: HandlerDeps) {
     res.once('close', () => {
       // 499 (nginx's convention): the client left before an answer was sent.
       const status = res.headersSent ? res.statusCode : 499
-      deps.metrics.requests.inc({ status })
-      log.info({ method: req.method, path: pathOf(req.url), status, ms: round(performance.now() - started),
+      deps.metrics.requestsWith(status).inc()
+      deps.log.info({ reqId, method: req.method, path: pathOf(req.url), status, ms: round(performance.now() - started),
         session: state, aborted: !finished }, 'request')
     })
     try {

@@ -13,8 +13,12 @@ const GATEWAY_REQUEST_FIELDS = new Set(['cookie', 'x-forwarded-for', 'x-forwarde
 
 const PODSIDE_RESPONSE_FIELDS = new Set(['podside-session', 'podside-session-user', 'podside-session-id', 'set-cookie'])
 
+const NONE: ReadonlySet<string> = new Set()
+
 /** Field names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionTokens (value: string | string[] | undefined): Set<string> {
+function connectionTokens (value: string | string[] | undefined): ReadonlySet<string> {
+  // The usual values name no other field (keep-alive is hop-by-hop already): no Set to build.
+  if (value === undefined || value === 'keep-alive' || value === 'close') return NONE
   const tokens = new Set<string>()
   for (const v of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
     for (const t of v.split(',')) if (t.trim() !== '') tokens.add(t.trim().toLowerCase())

@@ -6,9 +6,17 @@ export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>
 export function createGatewayMetrics () {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'podside_gateway_' })
+  const requests = new Counter({ name: 'podside_gateway_requests_total', help: 'Requests answered, by status code', labelNames: ['status'], registers: [registry] })
+  // The labelled counter per status, kept: prom-client hashes the labels on every inc() otherwise.
+  const byStatus = new Map<number, ReturnType<typeof requests.labels>>()
   return {
     registry,
-    requests: new Counter({ name: 'podside_gateway_requests_total', help: 'Requests answered, by status code', labelNames: ['status'], registers: [registry] }),
+    requests,
+    requestsWith (status: number) {
+      let c = byStatus.get(status)
+      if (c === undefined) byStatus.set(status, c = requests.labels({ status }))
+      return c
+    },
     upstreamSeconds: new Histogram({
       name: 'podside_gateway_upstream_duration_seconds',
       help: 'Time from forwarding a request to the app\'s response headers',
@@ -23,6 +31,7 @@ export function createGatewayMetrics () {
       registers: [registry]
     }),
     storeErrors: new Counter({ name: 'podside_gateway_store_errors_total', help: 'Session store calls that failed, by operation', labelNames: ['op'], registers: [registry] }),
+    sessionCache: new Counter({ name: 'podside_gateway_session_cache_total', help: 'Session reads answered by the session cache (hit) or by the store (miss)', labelNames: ['result'], registers: [registry] }),
     sessionsCreated: new Counter({ name: 'podside_gateway_sessions_created_total', help: 'Sessions created', registers: [registry] })
   }
 }

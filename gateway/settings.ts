@@ -1,10 +1,11 @@
 import { commonSettings, redisSetting } from '../shared/common-settings.js'
-import { boolean, duration, httpUrl, list, listenAddress, oneOf, text, type Values } from '../shared/settings.js'
+import { boolean, duration, httpUrl, list, listenAddress, oneOf, size, text, type Values } from '../shared/settings.js'
 import { formatDuration } from '../shared/units.js'
 
 const SECOND = 1000
 const HOUR = 3600 * SECOND
 const DAY = 24 * HOUR
+const MiB = 1024 * 1024
 
 /** Every setting of `podside gateway`, with its default. Durations are milliseconds. */
 export const gatewaySettings = {
@@ -21,6 +22,7 @@ export const gatewaySettings = {
   trustProxy: boolean('believe X-Forwarded-For/-Proto/-Host sent by the client (only behind your own proxy)', { default: false }),
   redisTimeout: commonSettings.redisTimeout,
   storeFailure: oneOf(['closed', 'open'] as const, 'Redis unreachable: closed = 503 + Retry-After, open = proxy without the jar', { default: 'closed' }),
+  sessionCacheSize: size('bytes of recently used sessions kept in memory, so repeat requests skip Redis (0 = off)', { default: 32 * MiB }), // 32 MiB
   upstreamTimeout: duration('longest wait for the app\'s response headers, and between body chunks', { default: 60 * SECOND }), // 60 s
   shutdownTimeout: commonSettings.shutdownTimeout,
   logLevel: commonSettings.logLevel

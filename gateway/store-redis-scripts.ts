@@ -3,13 +3,19 @@
  * the session id as its hash tag, so each runs atomically on one Cluster slot.
  *
  * Hash fields: `_c` created, `_s` last seen, `_a` absolute expiry, `_x` latest persistent cookie
- * expiry, `_u` user, `_r` id that replaced this one (regenerate) and `_g` until when it still answers; `c:<domain>;<path>;<name>` one
- * cookie each, as JSON [name, value, domain, path, flags, expires, created] (expires 0 = session-only).
+ * expiry, `_u` user, `_r` id that replaced this one (regenerate) and `_g` until when it still
+ * answers; `c:<domain>;<path>;<name>` one cookie each, as JSON
+ * [name, value, domain, path, flags, expires, created] (expires 0 = session-only).
+ *
+ * Scripts that change a session PUBLISH its key on the invalidation channel (given in ARGV) before
+ * they return: every gateway's session cache drops it, and the message leaves Redis ahead of the
+ * writer's reply.
  */
 
 /**
- * KEYS[1] session. ARGV now, idleMs, touch(0|1), touchEveryMs. Returns the hash, or nil when it
- * ended. Last-seen is written only when older than touchEveryMs (most reads write nothing).
+ * KEYS[1] session. ARGV now, idleMs, touch(0|1), touchEveryMs. Returns the hash (with the last-seen
+ * time just written), or nil when it ended. Last-seen is written only when older than touchEveryMs
+ * (most reads write nothing). Ending a session here needs no message: caches check both deadlines.
  */
 export const LOAD = `
 local key = KEYS[1]
@@ -39,13 +45,14 @@ end
 if ARGV[3] == '1' and now - s >= tonumber(ARGV[4]) then
   redis.call('HSET', key, '_s', now)
   redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
+  for i = 1, #h, 2 do if h[i] == '_s' then h[i + 1] = tostring(now) end end
 end
 return h
 `
 
 /**
  * KEYS[1] session. ARGV now, idleMs, absoluteMs, create(0|1), user ('' = unchanged), maxCookies,
- * then per change: op ('set'|'del'), field, json, expires. Returns
+ * channel, then per change: op ('set'|'del'), field, json, expires. Returns
  * {'ok', absoluteExpiry, maxPersistent, previousUser, refused} | {'moved', id} | {'gone'}.
  */
 export const APPLY = `
@@ -63,7 +70,7 @@ if now >= a then redis.call('DEL', key) return {'gone'} end
 local metaCount = 0
 for i = 1, 6 do if meta[i] then metaCount = metaCount + 1 end end
 local refused = 0
-for i = 7, #ARGV, 4 do
+for i = 8, #ARGV, 4 do
   local field = ARGV[i + 1]
   if ARGV[i] == 'del' then
     redis.call('HDEL', key, field)
@@ -87,10 +94,11 @@ local previous = meta[5] or ''
 if ARGV[5] ~= '' then redis.call('HSET', key, '_u', ARGV[5]) end
 redis.call('HSET', key, '_s', now, '_x', x)
 redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
+redis.call('PUBLISH', ARGV[7], KEYS[1])
 return {'ok', tostring(a), tostring(x), previous, refused}
 `
 
-/** KEYS[1] old session. ARGV newId, now, graceMs. Marks it moved and returns its hash, or nil. */
+/** KEYS[1] old session. ARGV newId, now, graceMs, channel. Marks it moved and returns its hash, or nil. */
 export const MARK_MOVED = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return false end
@@ -101,6 +109,7 @@ end
 redis.call('HSET', KEYS[1], '_r', ARGV[1], '_g', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 or ttl > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+redis.call('PUBLISH', ARGV[4], KEYS[1])
 return h
 `
 
@@ -119,15 +128,17 @@ redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(a, math.max(now + idle, x)) 
 return 1
 `
 
-/** KEYS[1] moved session. Undoes MARK_MOVED when writing the copy failed. */
+/** KEYS[1] moved session. ARGV channel. Undoes MARK_MOVED when writing the copy failed. */
 export const UNMARK_MOVED = `
 redis.call('HDEL', KEYS[1], '_r', '_g')
+redis.call('PUBLISH', ARGV[1], KEYS[1])
 return 1
 `
 
-/** KEYS[1] session. Deletes it; returns {user, movedTo} ('' when none). */
+/** KEYS[1] session. ARGV channel. Deletes it; returns {user, movedTo} ('' when none). */
 export const DESTROY = `
 local m = redis.call('HMGET', KEYS[1], '_u', '_r')
 local n = redis.call('DEL', KEYS[1])
+if n > 0 then redis.call('PUBLISH', ARGV[1], KEYS[1]) end
 return {m[1] or '', m[2] or '', n}
 `

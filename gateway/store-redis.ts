@@ -7,15 +7,28 @@ type Reply = string | number | null | Reply[]
 interface Scripts {
   podsideLoad (key: string, now: number, idle: number, touch: number, touchEvery: number): Promise<string[] | null>
   podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
-  podsideMarkMoved (key: string, newId: string, now: number, grace: number): Promise<string[] | null>
+  podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string): Promise<string[] | null>
   podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
-  podsideUnmarkMoved (key: string): Promise<number>
-  podsideDestroy (key: string): Promise<[string, string, number]>
+  podsideUnmarkMoved (key: string, channel: string): Promise<number>
+  podsideDestroy (key: string, channel: string): Promise<[string, string, number]>
 }
 
 const FLAG_HOST_ONLY = 1
 const FLAG_SECURE = 2
 const FLAG_HTTP_ONLY = 4
+
+/** Where every change to a session is announced (its key), for the gateways' session caches. */
+export function invalidationChannel (prefix = DEFAULT_PREFIX): string {
+  return `${prefix}sessions`
+}
+
+/** The session id in a key announced on the invalidation channel (`…s:{<id>}`). */
+export function idOfSessionKey (key: string): string | undefined {
+  const open = key.lastIndexOf('{')
+  return open === -1 || !key.endsWith('}') ? undefined : key.slice(open + 1, -1)
+}
+
+const DEFAULT_PREFIX = 'podside:'
 
 /**
  * Sessions in Redis (standalone, Sentinel or Cluster). One hash per session, keyed
@@ -24,7 +37,8 @@ const FLAG_HTTP_ONLY = 4
  * `podside:u:{<user>}` sets, kept outside the scripts (another slot) and cleaned on read.
  */
 export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: { prefix?: string } = {}): SessionStore {
-  const prefix = opts.prefix ?? 'podside:'
+  const prefix = opts.prefix ?? DEFAULT_PREFIX
+  const channel = invalidationChannel(prefix)
   const sessionKey = (id: string): string => `${prefix}s:{${id}}`
   const userKey = (user: string): string => `${prefix}u:{${encodeURIComponent(user)}}`
   client.defineCommand('podsideLoad', { numberOfKeys: 1, lua: LOAD })
@@ -41,7 +55,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
   }
 
   async function destroyOne (id: string): Promise<{ existed: boolean, movedTo: string }> {
-    const [user, movedTo, n] = await redis.podsideDestroy(sessionKey(id))
+    const [user, movedTo, n] = await redis.podsideDestroy(sessionKey(id), channel)
     if (user !== '') await redis.srem(userKey(user), id)
     return { existed: n > 0, movedTo }
   }
@@ -61,7 +75,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     inspect: async (id, now) => await read(id, now, false),
 
     async apply (id, input: ApplyInput, now): Promise<ApplyResult> {
-      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies]
+      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies, channel]
       for (const ch of input.changes) {
         if (ch.op === 'delete') args.push('del', 'c:' + cookieKey(ch.domain, ch.path, ch.name), '', 0)
         else args.push('set', 'c:' + cookieKey(ch.cookie.domain, ch.cookie.path, ch.cookie.name), encodeCookie(ch.cookie), ch.cookie.expires)
@@ -83,7 +97,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     },
 
     async regenerate (oldId, newId, now) {
-      const flat = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs)
+      const flat = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs, channel)
       if (flat === null) return false
       const fields: string[] = []
       let user = ''
@@ -95,7 +109,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
         await redis.podsideWriteCopy(sessionKey(newId), now, t.idleMs, ...fields)
       } catch (err) {
         // Never lose a session Redis still holds: put the old id back in service.
-        await redis.podsideUnmarkMoved(sessionKey(oldId)).catch(() => {})
+        await redis.podsideUnmarkMoved(sessionKey(oldId), channel).catch(() => {})
         throw err
       }
       if (user !== '') {

@@ -20,3 +20,19 @@ export function createLogger (opts: { name: string, level?: string, stream?: Des
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/**
+ * `base.child(bindings)`, made on first use: a request's logger is needed only when something
+ * about it is logged, and pino's child (bindings serialised through redaction) cost ~3 µs, about
+ * 1.5% of a proxied request.
+ */
+export function lazyChild (base: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined
+  return new Proxy(base, {
+    get (_target, key) {
+      child ??= base.child(bindings)
+      const value = Reflect.get(child, key, child) as unknown
+      return typeof value === 'function' ? value.bind(child) : value
+    }
+  })
+}

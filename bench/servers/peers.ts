@@ -11,7 +11,7 @@ import { join } from 'node:path'
  *   serve-static <root>   express + serve-static
  *   upstream              the app behind the proxies: 1 KiB body; /set3 sets three cookies
  *   http-proxy <origin>   http-proxy pass-through
- *   undici-proxy <origin> a bare undici pass-through
+ *   undici-proxy <origin> a bare undici pass-through (handler API)
  */
 const [kind, portText, arg = ''] = process.argv.slice(2)
 const port = Number(portText)
@@ -72,14 +72,18 @@ switch (kind) {
     break
   }
   case 'undici-proxy': {
+    // undici's handler API (what the gateway is built on), with nothing else: the floor for a Node
+    // proxy. No header filtering, no backpressure handling beyond what a 1 KiB body needs.
     const { Pool } = await import('undici')
-    const { pipeline } = await import('node:stream/promises')
     const pool = new Pool(arg, { connections: 256 })
     http.createServer((req, res) => {
-      pool.request({ method: req.method as 'GET', path: req.url ?? '/', headers: { host: req.headers.host ?? '' } }).then(async (up) => {
-        res.writeHead(up.statusCode, up.headers as http.OutgoingHttpHeaders)
-        await pipeline(up.body, res)
-      }).catch(() => { if (res.headersSent) res.destroy(); else res.writeHead(502).end() })
+      pool.dispatch({ method: req.method as 'GET', path: req.url ?? '/', headers: { host: req.headers.host ?? '' } }, {
+        onRequestStart () {},
+        onResponseStart (_c, statusCode, headers) { res.writeHead(statusCode, headers as http.OutgoingHttpHeaders) },
+        onResponseData (_c, chunk) { res.write(chunk) },
+        onResponseEnd () { res.end() },
+        onResponseError () { if (res.headersSent) res.destroy(); else res.writeHead(502).end() }
+      })
     }).listen(port, '127.0.0.1', ready)
     break
   }

@@ -8,6 +8,7 @@ import { Browser } from '../helpers/browser.js'
 import { serve, startDaemon, type Daemon } from '../helpers/processes.js'
 import { waitFor } from '../helpers/ports.js'
 import { startRedis, stopRedis } from '../helpers/redis.js'
+import { startTcpProxy } from '../helpers/tcp-proxy.js'
 
 /**
  * End to end, with real processes: two `podside gateway` processes sharing one real redis-server,
@@ -122,6 +123,55 @@ t.test('regenerate on login, destroy on logout, and revocation by user', async (
   const gone = await request(`${a.adminUrl}/v1/sessions/${sessions[1]}`)
   t.equal(gone.statusCode, 404)
   await gone.body.dump()
+})
+
+async function cacheHits (d: Daemon): Promise<number> {
+  const text = await (await request(`${d.adminUrl}/metrics`)).body.text()
+  return Number(/podside_gateway_session_cache_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? 0)
+}
+
+t.test('a write through one gateway is seen at once through the other, which had the session cached', async (t) => {
+  const browser = new Browser()
+  await browser.get(a.url, '/set?name=step&value=0')
+  const hitsBefore = await cacheHits(b)
+  for (let i = 1; i <= 20; i++) {
+    t.match((await browser.get(b.url, '/whoami')).json.cookie, new RegExp(`step=${i - 1}`))
+    await browser.get(a.url, `/set?name=step&value=${i}`)
+    // No wait: the invalidation left Redis before gateway a learned its write succeeded.
+    const who = await browser.get(b.url, '/whoami')
+    if (!new RegExp(`(^|; )step=${i}(;|$)`).test(who.json.cookie)) { t.fail(`round ${i}: gateway b answered ${who.json.cookie}`); return }
+  }
+  t.ok(await cacheHits(b) > hitsBefore, 'gateway b answered from its session cache in between')
+})
+
+t.test('revoking a session through one gateway ends it at once on the other, which had it cached', async (t) => {
+  const browser = new Browser()
+  await browser.get(a.url, '/login?user=revoked')
+  const id = (await browser.get(b.url, '/whoami')).json.sessionId as string
+  t.equal((await browser.get(b.url, '/whoami')).json.user, 'revoked')
+  const del = await request(`${a.adminUrl}/v1/sessions/${id}`, { method: 'DELETE' })
+  t.equal(del.statusCode, 204)
+  await del.body.dump()
+  const after = await browser.get(b.url, '/whoami')
+  t.same([after.json.user, after.json.sessionId], [null, null])
+})
+
+t.test('a gateway whose invalidation link drops empties its session cache; nothing missed is served', async (t) => {
+  const relay = await startTcpProxy(redis.port)
+  const c = await startDaemon('gateway', ['--upstream', app.url, '--redis', `redis://127.0.0.1:${relay.port}`, '--secret', K1, '--redis-timeout', '300ms'])
+  t.teardown(async () => { await c.stop(); await relay.close() })
+  const subscriptions = (): number => c.lines.filter((l) => l.msg === 'subscribed').length
+  await waitFor('gateway c to subscribe', () => subscriptions() === 1 ? true : undefined)
+  const browser = new Browser()
+  await browser.get(a.url, '/set?name=seen&value=before')
+  t.match((await browser.get(c.url, '/whoami')).json.cookie, /seen=before/)
+  t.match((await browser.get(c.url, '/whoami')).json.cookie, /seen=before/, 'now cached on c')
+  relay.cut()
+  await waitFor('gateway c to notice', () => c.lines.find((l) => l.msg === 'session invalidations lost: the session cache is off until they are back'))
+  await browser.get(a.url, '/set?name=seen&value=during')
+  relay.restore()
+  await waitFor('gateway c to subscribe again', () => subscriptions() === 2 ? true : undefined)
+  t.match((await browser.get(c.url, '/whoami')).json.cookie, /seen=during/, 'the write made while c was cut off is seen')
 })
 
 t.test('the old id keeps working for requests in flight right after regenerate', async (t) => {

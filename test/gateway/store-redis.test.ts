@@ -1,7 +1,10 @@
 import t, { type Test } from 'tap'
 import { createRedisClient, closeRedis, waitReady } from '../../shared/redis-client.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
-import { createRedisStore } from '../../gateway/store-redis.js'
+import { createRedisStore, idOfSessionKey, invalidationChannel } from '../../gateway/store-redis.js'
+import { createSessionCache } from '../../gateway/session-cache.js'
+import { cacheStore } from '../../gateway/store-cached.js'
+import { createChannelSubscriber } from '../../shared/channel-subscriber.js'
 import { Redis } from 'ioredis'
 import { startCluster, startRedis, startSentinel, stopRedis } from '../helpers/redis.js'
 import { waitFor } from '../helpers/ports.js'
@@ -28,6 +31,48 @@ t.test('redis store on a standalone redis-server', async (t) => {
   const server = await startRedis()
   t.teardown(async () => await stopRedis(server))
   contractOn(t, () => server.url)
+})
+
+t.test('redis store behind the session cache (kept live by a real subscription)', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  storeContract(t, async () => {
+    const client = await connect(server.url)
+    const cache = createSessionCache({ maxBytes: 1 << 20, touchEveryMs: contractTimeouts.touchEveryMs })
+    const subscriber = createChannelSubscriber(parseRedisUrl(server.url) as RedisTarget, {
+      channel: invalidationChannel(),
+      timeoutMs: 2000,
+      log: silentLogger(),
+      onMessage: (key) => cache.drop(idOfSessionKey(key) as string),
+      onSubscribed: () => cache.setLive(true),
+      onLost: () => cache.setLive(false)
+    })
+    await waitFor('the subscription', () => cache.live ? true : undefined)
+    const store = cacheStore(createRedisStore(client, contractTimeouts), cache, { hit () {}, miss () {}, announced: async () => await subscriber.sync() })
+    return { ...store, close: async () => { await subscriber.close(); await closeRedis(client) } }
+  })
+})
+
+t.test('every change to a session is announced on the invalidation channel', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  const client = await connect(server.url)
+  t.teardown(async () => await closeRedis(client))
+  const store = createRedisStore(client, contractTimeouts)
+  const heard: string[] = []
+  const listener = new Redis({ port: server.port, host: '127.0.0.1' })
+  t.teardown(() => listener.disconnect())
+  listener.on('message', (_channel: string, key: string) => heard.push(idOfSessionKey(key) as string))
+  await listener.subscribe(invalidationChannel())
+  const [id, newId] = [newSessionId(), newSessionId()]
+  const now = 1_800_000_000_000
+  const change = { op: 'set' as const, cookie: { name: 'n', value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now } }
+  await store.apply(id, { changes: [change], create: true }, now)
+  await store.load(id, now + 1)
+  await store.regenerate(id, newId, now + 2)
+  await store.destroy(id)
+  await waitFor('the messages', () => heard.length >= 4 ? true : undefined)
+  t.same(heard, [id, id, id, newId], 'apply, regenerate (the old id), destroy (the old id, then its successor); a read announces nothing')
 })
 
 t.test('redis store on a 3-master Redis Cluster', async (t) => {

@@ -1,0 +1,86 @@
+import { LRUCache } from 'lru-cache'
+import type { SessionRecord } from './store.js'
+
+/**
+ * Sessions this process read from Redis lately, so a user's next requests skip the round trip
+ * (the Redis round trip was about a third of the gateway's CPU per request with a session).
+ * What keeps its answers the store's:
+ *
+ * - Invalidation. Every script that changes a session publishes the session's key before it
+ *   replies, and every node drops that session. Redis sends the message before the writer even
+ *   learns its write succeeded, so it reaches the other nodes ahead of the browser's next request
+ *   (a redirect after a write), which first has to travel writer → browser → other node. This
+ *   node's own writes drop the session at once (store-cached.ts).
+ * - Only while subscribed: when the subscription drops, the cache empties and stays off until it
+ *   is back. A read that was in flight while anything was dropped is not kept (`ticket`).
+ * - Freshness. An entry answers until the session's last-seen time is `touchEveryMs` old (≤ 10 s),
+ *   when the store must record a new one anyway, and never past the absolute expiry. So even a
+ *   message lost without the connection noticing is outlived by at most that, and the idle
+ *   timeout stays as exact as without the cache.
+ */
+export interface SessionCache {
+  /** The session, when the cache may answer (undefined: ask the store). */
+  get (id: string, now: number): SessionRecord | undefined
+  /** Taken before a store read; `put` keeps the read only if nothing was dropped meanwhile. */
+  ticket (): number
+  put (session: SessionRecord, ticket: number): void
+  /** The session changed. */
+  drop (id: string): void
+  /** Several sessions changed. */
+  clear (): void
+  /** Whether invalidations are arriving; off, the cache empties and answers nothing. */
+  setLive (live: boolean): void
+  readonly live: boolean
+  readonly bytes: number
+}
+
+interface Entry { session: SessionRecord, freshUntil: number }
+
+export function createSessionCache (opts: { maxBytes: number, touchEveryMs: number }): SessionCache {
+  const entries = new LRUCache<string, Entry>({ maxSize: opts.maxBytes, sizeCalculation: (e) => sizeOf(e.session) })
+  let live = false
+  // Bumped by every drop: a read that started before one may hold what was dropped.
+  let generation = 0
+
+  return {
+    get (id, now) {
+      if (!live) return undefined
+      const e = entries.get(id)
+      if (e === undefined) return undefined
+      if (now >= e.freshUntil) {
+        entries.delete(id)
+        return undefined
+      }
+      return e.session
+    },
+    ticket: () => generation,
+    put (session, ticket) {
+      // A regenerated id answers only during its grace period: not worth keeping.
+      if (!live || ticket !== generation || session.movedTo !== undefined) return
+      const freshUntil = Math.min(session.lastSeen + opts.touchEveryMs, session.absoluteExpiry)
+      entries.set(session.id, { session, freshUntil })
+    },
+    drop (id) {
+      generation++
+      entries.delete(id)
+    },
+    clear () {
+      generation++
+      entries.clear()
+    },
+    setLive (on) {
+      generation++
+      entries.clear()
+      live = on
+    },
+    get live () { return live },
+    get bytes () { return entries.calculatedSize }
+  }
+}
+
+/** Roughly what an entry holds in memory (strings count once per character). */
+function sizeOf (s: SessionRecord): number {
+  let n = 200 + s.id.length + (s.user?.length ?? 0)
+  for (const c of s.cookies) n += 100 + c.name.length + c.value.length + c.domain.length + c.path.length
+  return n
+}
