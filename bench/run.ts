@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { fixedRate, hasWrk, pairedFixedRate, saturate, type LoadResult } from './lib/load.js'
-import { cpuSeconds, freePort, pin, rssBytes, startServer, type Server } from './lib/processes.js'
+import { CPU_COUNT, cpuSeconds, freePort, pin, rssBytes, startServer, type Server } from './lib/processes.js'
 import { nginxFiles, nginxProxy } from './lib/nginx.js'
 
 /**
@@ -19,7 +19,7 @@ const quick = process.argv.includes('--quick')
 const onlyAt = process.argv.indexOf('--only')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (onlyAt === -1 ? undefined : process.argv[onlyAt + 1])
 const SECONDS = quick ? 1 : 5
-const ROUNDS = quick ? 1 : 2
+const ROUNDS = quick ? 1 : 3
 const CONNECTIONS = 64
 const hasNginx = spawnSync('nginx', ['-v']).error === undefined
 const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
@@ -162,7 +162,7 @@ async function proxies (): Promise<void> {
  */
 async function addedLatencies (direct: Target, proxies: Target[], servers: Server[], redisPid: number | undefined): Promise<void> {
   const pids = [...new Set([...servers.map((s) => s.pid), ...redisPid === undefined ? [] : [redisPid]])]
-  const pinned = pin([process.pid], '0') && pin(pids, `1-${availableParallelism() - 1}`)
+  const pinned = pin([process.pid], '0') && pin(pids, `1-${CPU_COUNT - 1}`)
   if (!pinned) notes.push('taskset not available (or one CPU): the loader shares cores with the servers in the latency pairs')
   try {
     for (const t of proxies) {
@@ -172,7 +172,7 @@ async function addedLatencies (direct: Target, proxies: Target[], servers: Serve
       process.stderr.write(`  added latency / ${t.label}: +${(r.via.p50 - r.direct.p50).toFixed(3)} ms p50, +${(r.via.p99 - r.direct.p99).toFixed(3)} ms p99\n`)
     }
   } finally {
-    const all = `0-${availableParallelism() - 1}`
+    const all = `0-${CPU_COUNT - 1}`
     pin([process.pid, ...pids], all)
   }
 }

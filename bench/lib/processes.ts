@@ -73,6 +73,8 @@ export function rssBytes (pid: number): number {
 }
 
 const hasTaskset = spawnSync('taskset', ['-V']).error === undefined
+/** Read once: after this process is pinned, availableParallelism() counts only its own CPUs. */
+export const CPU_COUNT = availableParallelism()
 
 /**
  * Pins processes (every thread of each, and their children) to the given CPUs with taskset, where
@@ -80,7 +82,7 @@ const hasTaskset = spawnSync('taskset', ['-V']).error === undefined
  * measures. Returns false when it could not pin.
  */
 export function pin (pids: number[], cpus: string): boolean {
-  if (!hasTaskset || availableParallelism() < 2) return false
+  if (!hasTaskset || CPU_COUNT < 2) return false
   for (const pid of pids.flatMap(tree)) spawnSync('taskset', ['-apc', cpus, String(pid)], { stdio: 'ignore' })
   return true
 }
