@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { fixedRate, hasWrk, pairedFixedRate, saturate, type LoadResult } from './lib/load.js'
-import { CPU_COUNT, cpuSeconds, freePort, pin, rssBytes, startServer, type Server } from './lib/processes.js'
+import { cpuSeconds, freePort, rssBytes, startServer, type Server } from './lib/processes.js'
 import { nginxFiles, nginxProxy } from './lib/nginx.js'
 
 /**
@@ -28,7 +28,7 @@ const notes: string[] = []
 interface Target { label: string, podside: boolean, server: Server, url: string, headers?: Record<string, string> }
 interface Row extends LoadResult { scenario: string, server: string, podside: boolean, cpuUsPerRequest: number, rssMiB: number }
 const rows: Row[] = []
-interface Added { server: string, direct: LoadResult, via: LoadResult, pinned: boolean }
+interface Added { server: string, direct: LoadResult, via: LoadResult }
 const added: Added[] = []
 const cleanups: Array<() => Promise<void>> = []
 
@@ -122,13 +122,11 @@ async function proxies (): Promise<void> {
   const upstream = await peer('upstream', 'upstream')
   const direct: Target = { label: 'upstream directly', podside: false, server: upstream, url: urlOf(upstream) }
   let redisUrl: string | undefined
-  let redisPid: number | undefined
   if (hasRedis) {
     const port = await freePort()
     const r = await startServer('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port)
     cleanups.push(r.stop)
     redisUrl = `redis://127.0.0.1:${port}`
-    redisPid = r.pid
   } else notes.push('redis-server is not installed: the gateway runs on its in-memory store')
   const gwPort = await freePort()
   const gw = await startServer('podside gateway', process.execPath, [CLI, 'gateway', '--upstream', direct.url, '--listen', `127.0.0.1:${gwPort}`,
@@ -152,28 +150,20 @@ async function proxies (): Promise<void> {
   await scenario('proxy 1 KiB, saturated', targets, '/')
   const fixed = [withSession, noSession, ...targets.filter((t) => t.label.startsWith('http-proxy') || t.label.startsWith('nginx'))]
   await scenario('proxy 1 KiB at 1,000 req/s', [direct, ...fixed], '/', 'rate1000')
-  await addedLatencies(direct, fixed, [upstream, gw, ...targets.map((t) => t.server)], redisPid)
+  await addedLatencies(direct, fixed)
 }
 
 /**
  * The latency each proxy adds over the app reached directly at 1,000 req/s (the issue's ≤ 1 ms p99
- * bar), measured in pairs (see pairedFixedRate), with the loader (this process) on core 0 and every
- * server on the others where taskset can pin them.
+ * bar), measured in pairs (see pairedFixedRate). Pinning the loader to one core and the servers to
+ * the other was tried: on 2 cores it queued the servers behind each other and made it worse.
  */
-async function addedLatencies (direct: Target, proxies: Target[], servers: Server[], redisPid: number | undefined): Promise<void> {
-  const pids = [...new Set([...servers.map((s) => s.pid), ...redisPid === undefined ? [] : [redisPid]])]
-  const pinned = pin([process.pid], '0') && pin(pids, `1-${CPU_COUNT - 1}`)
-  if (!pinned) notes.push('taskset not available (or one CPU): the loader shares cores with the servers in the latency pairs')
-  try {
-    for (const t of proxies) {
-      await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: 1, rate: 1000, viaHeaders: t.headers }) // warm-up
-      const r = await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: Math.max(SECONDS, 3), rate: 1000, viaHeaders: t.headers })
-      added.push({ server: t.label, ...r, pinned })
-      process.stderr.write(`  added latency / ${t.label}: +${(r.via.p50 - r.direct.p50).toFixed(3)} ms p50, +${(r.via.p99 - r.direct.p99).toFixed(3)} ms p99\n`)
-    }
-  } finally {
-    const all = `0-${CPU_COUNT - 1}`
-    pin([process.pid, ...pids], all)
+async function addedLatencies (direct: Target, proxies: Target[]): Promise<void> {
+  for (const t of proxies) {
+    await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: 1, rate: 1000, viaHeaders: t.headers }) // warm-up
+    const r = await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: Math.max(SECONDS, 3), rate: 1000, viaHeaders: t.headers })
+    added.push({ server: t.label, ...r })
+    process.stderr.write(`  added latency / ${t.label}: +${(r.via.p50 - r.direct.p50).toFixed(3)} ms p50, +${(r.via.p99 - r.direct.p99).toFixed(3)} ms p99\n`)
   }
 }
 
@@ -210,7 +200,7 @@ try {
 process.stdout.write('\n' + table() + '\n')
 process.stdout.write('\nRatios: podside ÷ peer for req/s (higher is better for podside) and peer ÷ podside for CPU per request (higher is better for podside).\n')
 if (added.length > 0) {
-  process.stdout.write(`Added latency at 1,000 req/s (paired with direct requests in the same second${added[0].pinned ? '; loader pinned to core 0, servers to the others' : ''}):\n` +
+  process.stdout.write('Added latency at 1,000 req/s (paired with direct requests in the same second):\n' +
     addedLatencyLines().join('\n') + '\n')
 }
 if (notes.length > 0) process.stdout.write('Notes:\n' + notes.map((n) => `  - ${n}`).join('\n') + '\n')

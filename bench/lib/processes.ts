@@ -1,5 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { availableParallelism } from 'node:os'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
@@ -70,19 +69,4 @@ export function rssBytes (pid: number): number {
     try { kib += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) } catch { /* gone */ }
   }
   return kib * 1024
-}
-
-const hasTaskset = spawnSync('taskset', ['-V']).error === undefined
-/** Read once: after this process is pinned, availableParallelism() counts only its own CPUs. */
-export const CPU_COUNT = availableParallelism()
-
-/**
- * Pins processes (every thread of each, and their children) to the given CPUs with taskset, where
- * there is one and more than one CPU: a loader on its own core is not slowed by the servers it
- * measures. Returns false when it could not pin.
- */
-export function pin (pids: number[], cpus: string): boolean {
-  if (!hasTaskset || CPU_COUNT < 2) return false
-  for (const pid of pids.flatMap(tree)) spawnSync('taskset', ['-apc', cpus, String(pid)], { stdio: 'ignore' })
-  return true
 }
