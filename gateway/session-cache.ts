@@ -6,11 +6,12 @@ import type { SessionRecord } from './store.js'
  * (the Redis round trip was about a third of the gateway's CPU per request with a session).
  * What keeps its answers the store's:
  *
- * - Invalidation. Every script that changes a session publishes the session's key before it
- *   replies, and every node drops that session. Redis sends the message before the writer even
- *   learns its write succeeded, so it reaches the other nodes ahead of the browser's next request
- *   (a redirect after a write), which first has to travel writer → browser → other node. This
- *   node's own writes drop the session at once (store-cached.ts).
+ * - Invalidation. Every script that changes a session publishes the session's key, and every
+ *   node drops that session. Redis may send the writer its reply before the message (measured),
+ *   so the writer waits until its own subscription has seen Redis send it before the browser gets
+ *   the answer (store-cached.ts, `announced`): a redirect after a write, which must travel writer
+ *   → browser → other node, then finds the message already there. This node's own writes drop
+ *   the session at once.
  * - Only while subscribed: when the subscription drops, the cache empties and stays off until it
  *   is back. A read that was in flight while anything was dropped is not kept (`ticket`).
  * - Freshness. An entry answers until the session's last-seen time is `touchEveryMs` old (≤ 10 s),
