@@ -30,7 +30,7 @@ export function createHandler (deps: HandlerDeps) {
     let source = 'none'
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 499
-      deps.metrics.requests.inc({ status })
+      deps.metrics.requestsWith(status).inc()
       deps.log.info({ reqId, method: req.method, path: rawPath, status, ms: Math.round((performance.now() - started) * 100) / 100, source }, 'request')
     })
     try {

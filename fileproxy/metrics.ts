@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { byStatus } from '../shared/metrics.js'
 
 export type FileproxyMetrics = ReturnType<typeof createFileproxyMetrics>
 
@@ -7,9 +8,11 @@ export function createFileproxyMetrics (cache: () => { bytes: number, entries: n
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'podside_fileproxy_' })
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name: `podside_fileproxy_${name}`, help, labelNames, registers: [registry] })
+  const requests = counter('requests_total', 'Requests answered, by status code', ['status'])
   return {
     registry,
-    requests: counter('requests_total', 'Requests answered, by status code', ['status']),
+    requests,
+    requestsWith: byStatus(requests),
     hits: counter('cache_hits_total', 'Requests answered from memory'),
     misses: counter('cache_misses_total', 'Requests that had to load from disk'),
     diskReads: counter('disk_reads_total', 'Whole-file reads from the volume (loads and hashing)'),

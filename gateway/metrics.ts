@@ -1,4 +1,5 @@
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { byStatus } from '../shared/metrics.js'
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>
 
@@ -7,16 +8,10 @@ export function createGatewayMetrics () {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'podside_gateway_' })
   const requests = new Counter({ name: 'podside_gateway_requests_total', help: 'Requests answered, by status code', labelNames: ['status'], registers: [registry] })
-  // The labelled counter per status, kept: prom-client hashes the labels on every inc() otherwise.
-  const byStatus = new Map<number, ReturnType<typeof requests.labels>>()
   return {
     registry,
     requests,
-    requestsWith (status: number) {
-      let c = byStatus.get(status)
-      if (c === undefined) byStatus.set(status, c = requests.labels({ status }))
-      return c
-    },
+    requestsWith: byStatus(requests),
     upstreamSeconds: new Histogram({
       name: 'podside_gateway_upstream_duration_seconds',
       help: 'Time from forwarding a request to the app\'s response headers',
