@@ -17,14 +17,20 @@ export interface CachedStoreHooks {
  * writer waits for (`announced`) before its answer can send the browser anywhere else.
  */
 export function cacheStore (store: SessionStore, cache: SessionCache, hooks: CachedStoreHooks): SessionStore {
-  /** Drops after the write, so a read that started before it is not kept either (ticket). */
+  /**
+   * Drops after the write (also a failed one: it may have happened), so a read that started before
+   * it is not kept either (ticket). Waits for the announcement only when the write succeeded: a
+   * failed one already cost the request its `--redis-timeout`.
+   */
   async function written<T> (ids: () => string[], write: Promise<T>): Promise<T> {
+    let result: T
     try {
-      return await write
+      result = await write
     } finally {
       for (const id of ids()) cache.drop(id)
-      await hooks.announced()
     }
+    await hooks.announced()
+    return result
   }
   return {
     ...store,

@@ -71,3 +71,17 @@ t.test('destroy and log-out-everywhere end cached sessions on this node at once'
   t.equal(await store.destroyUser('u', T0 + 2), 1)
   t.equal(await store.load(two, T0 + 3), undefined)
 })
+
+t.test('a failed write drops the session here but waits for no announcement', async (t) => {
+  const { inner, cache, counts } = setup()
+  const id = newSessionId()
+  const failing = cacheStore({ ...inner, apply: async () => { throw new Error('redis gone') } }, cache, {
+    hit () {}, miss () {}, announced: async () => { counts.announced++ }
+  })
+  await inner.apply(id, { changes: [set('a', '1')], create: true }, T0)
+  await failing.load(id, T0 + 1)
+  t.ok(cache.get(id, T0 + 1), 'cached')
+  await t.rejects(failing.apply(id, { changes: [set('a', '2')], create: false }, T0 + 2), /redis gone/)
+  t.equal(cache.get(id, T0 + 2), undefined, 'the write may have happened: dropped')
+  t.equal(counts.announced, 0)
+})
