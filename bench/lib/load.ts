@@ -32,10 +32,26 @@ export async function saturate (url: string, opts: { seconds: number, connection
  * connections and times each request from its scheduled start with performance.now().
  */
 export async function fixedRate (url: string, opts: { seconds: number, rate: number, headers?: Record<string, string> }): Promise<LoadResult> {
-  const pool = new Pool(new URL(url).origin, { connections: 32 })
-  const path = new URL(url).pathname
-  const latencies: number[] = []
-  let bad = 0
+  const [result] = await scheduled([{ url, headers: opts.headers }], opts, `fixed ${opts.rate}/s`)
+  return result
+}
+
+/**
+ * Latency a proxy adds, measured in pairs: at every tick one request goes to the app directly and
+ * one through the proxy, each at `rate`, so loader hiccups (timers, GC, a busy core) hit both
+ * sides alike and cancel out of the difference; apart, the app's own p99 swung by 2 ms between runs.
+ */
+export async function pairedFixedRate (direct: string, via: string, opts: { seconds: number, rate: number, viaHeaders?: Record<string, string> }): Promise<{ direct: LoadResult, via: LoadResult }> {
+  const [d, v] = await scheduled([{ url: direct }, { url: via, headers: opts.viaHeaders }], opts, `paired ${opts.rate}/s`)
+  return { direct: d, via: v }
+}
+
+/** At each tick of the schedule, one GET to every target; one result per target. */
+async function scheduled (targets: Array<{ url: string, headers?: Record<string, string> }>, opts: { seconds: number, rate: number }, loader: string): Promise<LoadResult[]> {
+  const sides = targets.map((target) => {
+    const url = new URL(target.url)
+    return { path: url.pathname, headers: target.headers, pool: new Pool(url.origin, { connections: 32 }), latencies: [] as number[], bad: 0 }
+  })
   const total = Math.round(opts.seconds * opts.rate)
   const start = performance.now()
   const inflight: Array<Promise<void>> = []
@@ -46,40 +62,9 @@ export async function fixedRate (url: string, opts: { seconds: number, rate: num
     // Timed from the schedule when the send was late (coordinated omission), from the send when a
     // coarse timer let it go early.
     const from = Math.min(due, performance.now())
-    inflight.push(pool.request({ method: 'GET', path, headers: opts.headers }).then(async (r) => {
-      await r.body.dump()
-      if (r.statusCode >= 400) bad++
-      latencies.push(performance.now() - from)
-    }, () => { bad++ }))
-  }
-  await Promise.all(inflight)
-  const elapsed = (performance.now() - start) / 1000
-  await pool.close()
-  latencies.sort((a, b) => a - b)
-  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN
-  return { loader: `fixed ${opts.rate}/s`, rps: latencies.length / elapsed, p50: at(0.5), p99: at(0.99), requests: latencies.length, bad }
-}
-
-/**
- * Latency a proxy adds, measured in pairs: at every tick one request goes to the app directly and
- * one through the proxy, each at `rate`, so loader hiccups (timers, GC, a busy core) hit both
- * sides alike and cancel out of the difference; apart, the app's own p99 swung by 2 ms between runs.
- */
-export async function pairedFixedRate (direct: string, via: string, opts: { seconds: number, rate: number, viaHeaders?: Record<string, string> }): Promise<{ direct: LoadResult, via: LoadResult }> {
-  const sides = [{ url: new URL(direct), headers: undefined }, { url: new URL(via), headers: opts.viaHeaders }].map((side) => ({
-    ...side, pool: new Pool(side.url.origin, { connections: 32 }), latencies: [] as number[], bad: 0
-  }))
-  const total = Math.round(opts.seconds * opts.rate)
-  const start = performance.now()
-  const inflight: Array<Promise<void>> = []
-  for (let i = 0; i < total; i++) {
-    const due = start + i * 1000 / opts.rate
-    const wait = due - performance.now()
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait))
-    const from = Math.min(due, performance.now())
-    // Alternate which side goes first, so neither always waits behind the other's send.
+    // Alternate which target goes first, so none always waits behind another's send.
     for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
-      inflight.push(side.pool.request({ method: 'GET', path: side.url.pathname, headers: side.headers }).then(async (r) => {
+      inflight.push(side.pool.request({ method: 'GET', path: side.path, headers: side.headers }).then(async (r) => {
         await r.body.dump()
         if (r.statusCode >= 400) side.bad++
         side.latencies.push(performance.now() - from)
@@ -88,13 +73,12 @@ export async function pairedFixedRate (direct: string, via: string, opts: { seco
   }
   await Promise.all(inflight)
   const elapsed = (performance.now() - start) / 1000
-  const [d, v] = await Promise.all(sides.map(async (side) => {
+  return await Promise.all(sides.map(async (side) => {
     await side.pool.close()
     side.latencies.sort((a, b) => a - b)
     const at = (q: number): number => side.latencies[Math.min(side.latencies.length - 1, Math.floor(q * side.latencies.length))] ?? NaN
-    return { loader: `paired ${opts.rate}/s`, rps: side.latencies.length / elapsed, p50: at(0.5), p99: at(0.99), requests: side.latencies.length, bad: side.bad }
+    return { loader, rps: side.latencies.length / elapsed, p50: at(0.5), p99: at(0.99), requests: side.latencies.length, bad: side.bad }
   }))
-  return { direct: d, via: v }
 }
 
 function fromAutocannon (loader: string, r: autocannon.Result): LoadResult {
