@@ -1,7 +1,6 @@
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { createAdminServer } from '../shared/admin-server.js'
-import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
@@ -10,31 +9,15 @@ import { sessionRoutes } from './admin-routes.js'
 import { createHandler } from './handle.js'
 import { createGatewayMetrics } from './metrics.js'
 import { createUpstream } from './proxy.js'
-import { createSessionCache, type SessionCache } from './session-cache.js'
 import { createSessionCommitter } from './session-commit.js'
 import { createSigner } from './session-cookie.js'
 import { gatewayLimits, type GatewayConfig } from './settings.js'
-import { cacheStore } from './store-cached.js'
+import { createCachedStore } from './store-cached.js'
 import { instrumentStore } from './store-instrumented.js'
 import { createMemoryStore } from './store-memory.js'
-import { createRedisStore, idOfSessionKey, invalidationChannel } from './store-redis.js'
+import { createRedisStore } from './store-redis.js'
 import { touchGranularity, type SessionStore } from './store.js'
 import { createUpgradeHandler } from './upgrade.js'
-
-/**
- * After a write: wait (at most `ms`) until this node's subscription has seen what the write
- * published. Redis then has sent the invalidation to every node, before the browser can be
- * redirected to one. Without a subscription there is nothing to wait for.
- */
-function waitAnnounced (subscriber: ChannelSubscriber, ms: number): () => Promise<void> {
-  return async () => {
-    if (!subscriber.ready) return
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-    try { await Promise.race([subscriber.sync(), late]) } catch { /* the subscription dropped: its cache is off */ }
-    clearTimeout(timer)
-  }
-}
 
 export interface GatewayDeps {
   log: Logger
@@ -61,41 +44,31 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
   }
   let redis: RedisClient | undefined
   let rawStore: SessionStore
-  let cache: SessionCache | undefined
-  let invalidations: ChannelSubscriber | undefined
   if (config.redis !== undefined) {
     redis = createRedisClient(config.redis, { role: 'command', timeoutMs: config.redisTimeout, log })
     rawStore = createRedisStore(redis, timeouts)
-    if (config.redis.mode === 'cluster' && config.sessionCacheSize > 0) {
-      log.info('no session cache under Redis Cluster: its bus relays invalidations without the ordering the cache needs')
-    } else if (config.sessionCacheSize > 0) {
-      const sessions = cache = createSessionCache({ maxBytes: config.sessionCacheSize, touchEveryMs: timeouts.touchEveryMs })
-      invalidations = createChannelSubscriber(config.redis, {
-        channel: invalidationChannel(),
-        timeoutMs: config.redisTimeout,
-        log,
-        onMessage (key) {
-          const id = idOfSessionKey(key)
-          if (id !== undefined) sessions.drop(id)
-        },
-        onSubscribed: () => sessions.setLive(true),
-        onLost () {
-          sessions.setLive(false)
-          log.warn('session invalidations lost: the session cache is off until they are back')
-        }
-      })
-    }
   } else {
     log.warn('no --redis: sessions live in this process only; run one node, or set --redis to share them')
     rawStore = createMemoryStore(timeouts)
   }
-  const instrumented = instrumentStore(rawStore, metrics)
-  const hit = metrics.sessionCache.labels('hit')
-  const miss = metrics.sessionCache.labels('miss')
-  // Hits skip the store's instrumentation too: it measures Redis.
-  const store = cache === undefined || invalidations === undefined
-    ? instrumented
-    : cacheStore(instrumented, cache, { hit: () => hit.inc(), miss: () => miss.inc(), announced: waitAnnounced(invalidations, config.redisTimeout) })
+  let store = instrumentStore(rawStore, metrics)
+  if (config.redis !== undefined && config.sessionCacheSize > 0) {
+    if (config.redis.mode === 'cluster') {
+      log.info('no session cache under Redis Cluster: its bus relays invalidations without the ordering the cache needs')
+    } else {
+      const hit = metrics.sessionCache.labels('hit')
+      const miss = metrics.sessionCache.labels('miss')
+      // In front of the instrumentation: hits skip it (it measures Redis).
+      store = createCachedStore(store, {
+        target: config.redis,
+        maxBytes: config.sessionCacheSize,
+        touchEveryMs: timeouts.touchEveryMs,
+        timeoutMs: config.redisTimeout,
+        log,
+        counts: { hit: () => hit.inc(), miss: () => miss.inc() }
+      })
+    }
+  }
   let keys = config.secret
   if (keys === undefined || keys.length === 0) {
     log.warn('no --secret: signing with a random key; sessions end when this process restarts')
@@ -151,7 +124,6 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
       await adminDrain.close(0)
       await upstream.close()
       await store.close()
-      await invalidations?.close()
       if (redis !== undefined) await closeRedis(redis)
       log.info('gateway stopped')
     }

@@ -1,4 +1,8 @@
-import type { SessionCache } from './session-cache.js'
+import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
+import type { Logger } from '../shared/logger.js'
+import type { RedisTarget } from '../shared/redis-url.js'
+import { createSessionCache, type SessionCache } from './session-cache.js'
+import { idOfSessionKey, invalidationChannel } from './store-redis.js'
 import type { SessionStore } from './store.js'
 
 export interface CachedStoreHooks {
@@ -58,5 +62,60 @@ export function cacheStore (store: SessionStore, cache: SessionCache, hooks: Cac
       cache.clear()
       return ended
     }
+  }
+}
+
+export interface CachedStoreOptions {
+  target: RedisTarget
+  maxBytes: number
+  touchEveryMs: number
+  /** Longest wait for a write's announcement (`--redis-timeout`). */
+  timeoutMs: number
+  log: Logger
+  counts: { hit: () => void, miss: () => void }
+}
+
+/**
+ * The Redis store behind a session cache kept live by its own subscription to the invalidation
+ * channel (closed with the store).
+ */
+export function createCachedStore (store: SessionStore, opts: CachedStoreOptions): SessionStore {
+  const cache = createSessionCache({ maxBytes: opts.maxBytes, touchEveryMs: opts.touchEveryMs })
+  const invalidations = createChannelSubscriber(opts.target, {
+    channel: invalidationChannel(),
+    timeoutMs: opts.timeoutMs,
+    log: opts.log,
+    onMessage (key) {
+      const id = idOfSessionKey(key)
+      if (id !== undefined) cache.drop(id)
+    },
+    onSubscribed: () => cache.setLive(true),
+    onLost () {
+      cache.setLive(false)
+      opts.log.warn('session invalidations lost: the session cache is off until they are back')
+    }
+  })
+  const cached = cacheStore(store, cache, { ...opts.counts, announced: waitAnnounced(invalidations, opts.timeoutMs) })
+  return {
+    ...cached,
+    async close () {
+      await invalidations.close()
+      await store.close()
+    }
+  }
+}
+
+/**
+ * After a write: wait (at most `ms`) until this node's subscription has seen what the write
+ * published. Redis then has sent the invalidation to every node, before the browser can be
+ * redirected to one. Without a subscription there is nothing to wait for.
+ */
+function waitAnnounced (subscriber: ChannelSubscriber, ms: number): () => Promise<void> {
+  return async () => {
+    if (!subscriber.ready) return
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
+    try { await Promise.race([subscriber.sync(), late]) } catch { /* the subscription dropped: its cache is off */ }
+    clearTimeout(timer)
   }
 }

@@ -2,14 +2,12 @@ import t, { type Test } from 'tap'
 import { createRedisClient, closeRedis, waitReady } from '../../shared/redis-client.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { createRedisStore, idOfSessionKey, invalidationChannel } from '../../gateway/store-redis.js'
-import { createSessionCache } from '../../gateway/session-cache.js'
-import { cacheStore } from '../../gateway/store-cached.js'
-import { createChannelSubscriber } from '../../shared/channel-subscriber.js'
+import { createCachedStore } from '../../gateway/store-cached.js'
 import { Redis } from 'ioredis'
 import { startCluster, startRedis, startSentinel, stopRedis } from '../helpers/redis.js'
 import { waitFor } from '../helpers/ports.js'
 import { newSessionId } from '../../gateway/session-cookie.js'
-import { silentLogger } from '../helpers/log.js'
+import { capturingLogger, silentLogger } from '../helpers/log.js'
 import { contractTimeouts, storeContract } from './store-contract.js'
 
 async function connect (url: string) {
@@ -38,18 +36,13 @@ t.test('redis store behind the session cache (kept live by a real subscription)'
   t.teardown(async () => await stopRedis(server))
   storeContract(t, async () => {
     const client = await connect(server.url)
-    const cache = createSessionCache({ maxBytes: 1 << 20, touchEveryMs: contractTimeouts.touchEveryMs })
-    const subscriber = createChannelSubscriber(parseRedisUrl(server.url) as RedisTarget, {
-      channel: invalidationChannel(),
-      timeoutMs: 2000,
-      log: silentLogger(),
-      onMessage: (key) => cache.drop(idOfSessionKey(key) as string),
-      onSubscribed: () => cache.setLive(true),
-      onLost: () => cache.setLive(false)
+    const { log, lines } = capturingLogger()
+    const store = createCachedStore(createRedisStore(client, contractTimeouts), {
+      target: parseRedisUrl(server.url) as RedisTarget, maxBytes: 1 << 20, touchEveryMs: contractTimeouts.touchEveryMs, timeoutMs: 2000, log, counts: { hit () {}, miss () {} }
     })
-    await waitFor('the subscription', () => cache.live ? true : undefined)
-    const store = cacheStore(createRedisStore(client, contractTimeouts), cache, { hit () {}, miss () {}, announced: async () => await subscriber.sync() })
-    return { ...store, close: async () => { await subscriber.close(); await closeRedis(client) } }
+    // Until subscribed, the cache answers nothing: wait, so the contract runs through it.
+    await waitFor('the subscription', () => lines.find((l) => l.msg === 'subscribed'))
+    return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
   })
 })
 
