@@ -11,7 +11,6 @@ export function createFileproxyMetrics (cache: () => { bytes: number, entries: n
   const requests = counter('requests_total', 'Requests answered, by status code', ['status'])
   return {
     registry,
-    requests,
     requestsWith: byStatus(requests),
     hits: counter('cache_hits_total', 'Requests answered from memory'),
     misses: counter('cache_misses_total', 'Requests that had to load from disk'),

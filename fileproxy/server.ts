@@ -50,7 +50,7 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
   }
 
   const server = http.createServer({ headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => { void handle(req, res) })
-  refuseMalformedRequests(server, log, (status) => metrics.requests.inc({ status }))
+  refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
   const publicDrain = drainable(server)
   const admin = createAdminServer({
     log,

@@ -10,7 +10,6 @@ export function createGatewayMetrics () {
   const requests = new Counter({ name: 'podside_gateway_requests_total', help: 'Requests answered, by status code', labelNames: ['status'], registers: [registry] })
   return {
     registry,
-    requests,
     requestsWith: byStatus(requests),
     upstreamSeconds: new Histogram({
       name: 'podside_gateway_upstream_duration_seconds',

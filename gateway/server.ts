@@ -100,7 +100,7 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
   }, (req, res) => { void handle(req, res) })
   const publicDrain = drainable(server)
   server.on('upgrade', upgrade)
-  refuseMalformedRequests(server, log, (status) => metrics.requests.inc({ status }))
+  refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
 
   const admin = createAdminServer({
     log,
