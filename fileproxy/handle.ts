@@ -28,7 +28,7 @@ export function createHandler (deps: HandlerDeps) {
     const q = target.indexOf('?')
     const rawPath = q === -1 ? target : target.slice(0, q)
     let source = 'none'
-    res.once('close', () => {
+    res.on('close', () => { // emitted once per response: `once` would only add a wrapper
       const status = res.headersSent ? res.statusCode : 499
       deps.metrics.requestsWith(status).inc()
       deps.log.info({ reqId, method: req.method, path: rawPath, status, ms: Math.round((performance.now() - started) * 100) / 100, source }, 'request')

@@ -71,7 +71,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor (private readonly res: ServerResponse, private readonly onHead: (statusCode: number, headers: IncomingHttpHeaders) => Promise<Head>,
     private readonly resolve: () => void, private readonly reject: (err: unknown) => void) {
-    res.once('close', () => { if (!this.settled) this.controller?.abort(new PodsideError('GW_ERR_CLIENT_GONE', 'client gone', 499)) })
+    res.on('close', () => { if (!this.settled) this.controller?.abort(new PodsideError('GW_ERR_CLIENT_GONE', 'client gone', 499)) })
   }
 
   onRequestStart (controller: Controller): void {

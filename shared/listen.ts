@@ -31,7 +31,7 @@ export function drainable (server: Server): { close: (graceMs: number) => Promis
   server.on('request', (_req, res: ServerResponse) => {
     inflight.add(res)
     if (draining) res.shouldKeepAlive = false
-    res.once('close', () => {
+    res.on('close', () => { // emitted once per response: `once` would only add a wrapper
       inflight.delete(res)
       if (draining) setImmediate(() => server.closeIdleConnections())
     })
