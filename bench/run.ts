@@ -20,6 +20,9 @@ const onlyAt = process.argv.indexOf('--only')
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (onlyAt === -1 ? undefined : process.argv[onlyAt + 1])
 const SECONDS = quick ? 1 : 5
 const ROUNDS = quick ? 1 : 3
+/** Fixed-rate runs need more requests than 1 s gives for a p99, except in a quick run (< 1 min). */
+const FIXED_SECONDS = quick ? 1 : Math.max(SECONDS, 2)
+const PAIRED_SECONDS = quick ? 1 : Math.max(SECONDS, 3)
 const CONNECTIONS = 64
 const hasNginx = spawnSync('nginx', ['-v']).error === undefined
 const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
@@ -33,6 +36,7 @@ const rows: Row[] = []
 interface Added { server: string, direct: LoadResult, via: LoadResult }
 const added: Added[] = []
 const cleanups: Array<() => Promise<void>> = []
+const warmed = new Set<Server>()
 
 const node = (script: string, ...args: string[]): [string, string[]] => [process.execPath, ['--import', 'tsx', script, ...args]]
 async function peer (label: string, kind: string, arg = ''): Promise<Server> {
@@ -49,7 +53,7 @@ async function measure (scenario: string, t: Target, path: string, load: Load, h
   const cpu0 = cpuSeconds(t.server.pid)
   const r = load === 'saturate'
     ? await saturate(t.url + path, { seconds: SECONDS, connections: CONNECTIONS, headers: h })
-    : await fixedRate(t.url + path, { seconds: Math.max(SECONDS, 2), rate: load.rate, headers: h })
+    : await fixedRate(t.url + path, { seconds: FIXED_SECONDS, rate: load.rate, headers: h })
   const cpu = cpuSeconds(t.server.pid) - cpu0
   if (r.bad > 0) notes.push(`${scenario} / ${t.label}: ${r.bad} bad answers (non-2xx/3xx or socket errors)`)
   return { ...r, scenario, server: t.label, podside: t.podside, cpuUsPerRequest: r.requests > 0 ? cpu / r.requests * 1e6 : NaN, rssMiB: rssBytes(t.server.pid) / 2 ** 20 }
@@ -63,11 +67,15 @@ async function measure (scenario: string, t: Target, path: string, load: Load, h
 async function scenario (name: string, targets: Target[], path: string, load: Load = 'saturate', headers?: Record<string, string>): Promise<void> {
   const results = new Map<string, Row[]>()
   // An unmeasured second per target first: JIT and heap growth would otherwise land in the
-  // numbers of whoever has the most JavaScript to optimise.
-  for (const t of targets) {
+  // numbers of whoever has the most JavaScript to optimise. A quick run (under a minute) warms
+  // each server once, all at the same time: a second of a shared load still tiers the code up.
+  const warmUp = async (t: Target): Promise<void> => {
+    warmed.add(t.server)
     if (load === 'saturate') await saturate(t.url + path, { seconds: 1, connections: CONNECTIONS, headers: { ...t.headers, ...headers } })
     else await fixedRate(t.url + path, { seconds: 1, rate: load.rate, headers: { ...t.headers, ...headers } })
   }
+  if (quick) await Promise.all(targets.filter((t) => !warmed.has(t.server)).map(warmUp))
+  else for (const t of targets) await warmUp(t)
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? targets : [...targets].reverse()
     for (const t of order) {
@@ -94,18 +102,23 @@ async function files (): Promise<void> {
   writeFileSync(join(dir, '10k.bin'), Buffer.alloc(10 * 1024, 'a'))
   writeFileSync(join(dir, '200k.bin'), Buffer.alloc(200 * 1024, 'b'))
   const fpPort = await freePort()
-  const fp = await startServer('podside fileproxy', process.execPath,
-    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${fpPort}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], fpPort)
-  cleanups.push(fp.stop)
   const coldPort = await freePort()
-  const cold = await startServer('podside fileproxy (no cache)', process.execPath,
-    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${coldPort}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', '--cache-size', '1KiB', '--max-object-size', '1KiB'], coldPort)
-  cleanups.push(cold.stop)
-  const peers: Target[] = []
-  for (const [label, kind] of [['bare node:http (memory)', 'bare'], ['sirv', 'sirv'], ['@fastify/static', 'fastify-static'], ['serve-static (express)', 'serve-static']]) {
-    const s = await peer(label, kind, dir)
-    peers.push({ label, podside: false, server: s, url: urlOf(s) })
+  // Started together: a quick run has to finish in under a minute.
+  const ours = async (label: string, port: number, ...extra: string[]): Promise<Server> => {
+    const s = await startServer(label, process.execPath,
+      [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...extra], port)
+    cleanups.push(s.stop)
+    return s
   }
+  const kinds = [['bare node:http (memory)', 'bare'], ['sirv', 'sirv'], ['@fastify/static', 'fastify-static'], ['serve-static (express)', 'serve-static']]
+  const [fp, cold, peers] = await Promise.all([
+    ours('podside fileproxy', fpPort),
+    ours('podside fileproxy (no cache)', coldPort, '--cache-size', '1KiB', '--max-object-size', '1KiB'),
+    Promise.all(kinds.map(async ([label, kind]): Promise<Target> => {
+      const s = await peer(label, kind, dir)
+      return { label, podside: false, server: s, url: urlOf(s) }
+    }))
+  ])
   if (hasNginx) {
     const n = await nginxFiles(dir)
     cleanups.push(n.stop)
@@ -150,8 +163,7 @@ async function proxies (): Promise<void> {
   const cookie = String([login.headers['set-cookie']].flat()[0]).split(';')[0]
   const withSession: Target = { label: `podside gateway, session (3-cookie jar, ${redisUrl === undefined ? 'memory' : 'Redis'})`, podside: true, server: gw, url: gwUrl, headers: { cookie } }
   const noSession: Target = { label: 'podside gateway, no session', podside: true, server: gw, url: gwUrl }
-  const hp = await peer('http-proxy', 'http-proxy', direct.url)
-  const ud = await peer('undici pass-through', 'undici-proxy', direct.url)
+  const [hp, ud] = await Promise.all([peer('http-proxy', 'http-proxy', direct.url), peer('undici pass-through', 'undici-proxy', direct.url)])
   const targets: Target[] = [direct, { label: 'http-proxy', podside: false, server: hp, url: urlOf(hp) }, withSession, noSession,
     { label: 'undici pass-through', podside: false, server: ud, url: urlOf(ud) }]
   if (hasNginx) {
@@ -185,8 +197,8 @@ function equalRate (): number {
  */
 async function addedLatencies (direct: Target, proxies: Target[]): Promise<void> {
   for (const t of proxies) {
-    await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: 1, rate: 1000, viaHeaders: t.headers }) // warm-up
-    const r = await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: Math.max(SECONDS, 3), rate: 1000, viaHeaders: t.headers })
+    if (!quick) await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: 1, rate: 1000, viaHeaders: t.headers }) // warm-up
+    const r = await pairedFixedRate(direct.url + '/', t.url + '/', { seconds: PAIRED_SECONDS, rate: 1000, viaHeaders: t.headers })
     added.push({ server: t.label, ...r })
     process.stderr.write(`  added latency / ${t.label}: +${(r.via.p50 - r.direct.p50).toFixed(3)} ms p50, +${(r.via.p99 - r.direct.p99).toFixed(3)} ms p99\n`)
   }
