@@ -24,6 +24,8 @@ const ROUNDS = quick ? 1 : 3
 const FIXED_SECONDS = quick ? 1 : Math.max(SECONDS, 2)
 const PAIRED_SECONDS = quick ? 1 : Math.max(SECONDS, 3)
 const CONNECTIONS = 64
+/** The saturated proxy scenario; the equal-load rate is derived from its http-proxy row. */
+const SATURATED = 'proxy 1 KiB, saturated'
 const hasNginx = spawnSync('nginx', ['-v']).error === undefined
 const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
 const notes: string[] = []
@@ -171,7 +173,7 @@ async function proxies (): Promise<void> {
     cleanups.push(n.stop)
     targets.push({ label: 'nginx proxy_pass (keepalive)', podside: false, server: n, url: n.url })
   }
-  await scenario('proxy 1 KiB, saturated', targets, '/')
+  await scenario(SATURATED, targets, '/')
   const rate = equalRate()
   await scenario(`proxy 1 KiB, equal load (${rate} req/s)`, targets.filter((t) => t !== direct), '/', { rate })
   const fixed = [withSession, noSession, ...targets.filter((t) => t.label.startsWith('http-proxy') || t.label.startsWith('nginx'))]
@@ -186,7 +188,7 @@ async function proxies (): Promise<void> {
  * saturated in this run, in steps of 500, so every proxy keeps up and the loader does too.
  */
 function equalRate (): number {
-  const hp = rows.find((r) => r.scenario === 'proxy 1 KiB, saturated' && r.server === 'http-proxy')
+  const hp = rows.find((r) => r.scenario === SATURATED && r.server === 'http-proxy')
   return Math.max(1000, Math.floor((hp?.rps ?? 2000) / 2 / 500) * 500)
 }
 
