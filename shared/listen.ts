@@ -2,6 +2,7 @@ import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { ListenAddress } from './address.js'
 import { formatHostPort } from './address.js'
+import { InflightList } from './inflight-list.js'
 
 /** Listens and resolves with the URL actually bound (port 0 becomes the real port). */
 export async function listen (server: Server, at: ListenAddress): Promise<string> {
@@ -22,17 +23,18 @@ export async function listen (server: Server, at: ListenAddress): Promise<string
  */
 export function drainable (server: Server): { close: (graceMs: number) => Promise<void> } {
   let draining = false
-  const inflight = new Set<ServerResponse>()
+  // Not a Set: see inflight-list.ts (a Set of responses made every request survive minor GCs).
+  const inflight = new InflightList<ServerResponse>()
   const upgraded = new Set<Socket>()
   server.on('upgrade', (_req, socket: Socket) => {
     upgraded.add(socket)
     socket.once('close', () => upgraded.delete(socket))
   })
   server.on('request', (_req, res: ServerResponse) => {
-    inflight.add(res)
+    const entry = inflight.add(res)
     if (draining) res.shouldKeepAlive = false
     res.on('close', () => { // emitted once per response: `once` would only add a wrapper
-      inflight.delete(res)
+      inflight.delete(entry)
       if (draining) setImmediate(() => server.closeIdleConnections())
     })
   })
