@@ -7,9 +7,9 @@ import { checkFraming } from './request-framing.js'
 import { sendError } from '../shared/error-response.js'
 import type { Signer } from './session-cookie.js'
 import { appRequestParts, loadSession } from './session-load.js'
-import type { CommitResult, SessionState, createSessionCommitter } from './session-commit.js'
+import { commitNeeded, type CommitResult, type SessionState, type createSessionCommitter } from './session-commit.js'
 import type { GatewayMetrics } from './metrics.js'
-import type { Upstream } from './proxy.js'
+import type { Head, Upstream } from './proxy.js'
 import type { SessionStore } from './store.js'
 
 export interface HandlerDeps {
@@ -62,12 +62,16 @@ export function createHandler (deps: HandlerDeps) {
 
       const headers = upstreamRequestHeaders(req, appRequestParts(loaded, view, now))
       const upstreamStarted = performance.now()
-      await deps.upstream.forward(req, res, headers, async (statusCode, appHeaders) => {
+      await deps.upstream.forward(req, res, headers, (statusCode, appHeaders) => {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
-        // The jar is stored before the browser sees anything: a redirect to another node sees it.
-        const outcome: CommitResult = storeUp ? await deps.commit(session, appHeaders, view, now, log) : { setCookies: [], state }
-        state = outcome.state
-        return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
+        const browserHead = (outcome: CommitResult): Head => {
+          state = outcome.state
+          return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
+        }
+        // Most answers carry nothing for the jar: their head goes out at once. Otherwise the jar
+        // is stored before the browser sees anything, so a redirect to another node sees it.
+        if (!storeUp || !commitNeeded(appHeaders)) return browserHead({ setCookies: [], state })
+        return deps.commit(session, appHeaders, view, now, log).then(browserHead)
       })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {

@@ -30,6 +30,11 @@ export interface CommitDeps {
 
 const MAX_USER_LENGTH = 256
 
+/** Whether the app's answer asks anything of the session: Set-Cookie lines or a Podside-Session directive. */
+export function commitNeeded (headers: IncomingHttpHeaders): boolean {
+  return headers['set-cookie'] !== undefined || headers['podside-session'] !== undefined || headers['podside-session-user'] !== undefined
+}
+
 /**
  * After the app answered: its Set-Cookie lines go into the jar, its `Podside-Session` directives
  * are carried out, and everything is stored before the response goes on (a redirect that lands on
