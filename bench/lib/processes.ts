@@ -18,23 +18,28 @@ export async function startServer (name: string, cmd: string, args: string[], po
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
   let stderr = ''
   child.stderr?.on('data', (d) => { stderr += String(d) })
-  const deadline = Date.now() + 15_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`)
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
-      s.on('error', () => resolve(false))
-    })
-    if (ok) break
-    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port}: ${stderr}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitForPort(name, child, port, () => stderr)
   return {
     name, pid: child.pid as number, child,
     stop: async () => {
       if (child.exitCode !== null) return
       await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM') })
     }
+  }
+}
+
+/** Resolves once `port` accepts connections; throws (with the process's stderr) if it exits first or never does. */
+export async function waitForPort (name: string, child: ChildProcess, port: number, stderr: () => string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr()}`)
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) })
+      s.on('error', () => resolve(false))
+    })
+    if (ok) return
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port}: ${stderr()}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 
