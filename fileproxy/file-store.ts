@@ -44,6 +44,11 @@ export interface FileStoreOptions {
 export interface FileStore {
   /** The file for a cache key: from memory, or loaded once however many ask at the same time. */
   get (key: string): Promise<FileHit>
+  /**
+   * The file, when memory may answer at once (cached and not due for a re-check); otherwise
+   * undefined, and `get` decides. Synchronous, so a hit costs no promise (see handle.ts).
+   */
+  peek (key: string): FileHit | undefined
   /** Drops what the purge names, including loads in flight (their bytes are then not cached). */
   purge (spec: PurgeSpec): number
   readonly bytes: number
@@ -135,17 +140,22 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     return token.promise
   }
 
+  function peek (key: string): FileHit | undefined {
+    const e = cache.get(key)
+    if (e === undefined || (opts.revalidateMs !== 0 && clock() - e.checkedAt >= opts.revalidateMs)) return undefined
+    metrics.hits.inc()
+    return { kind: 'memory', meta: e.meta, body: e.body, cached: true }
+  }
+
   return {
+    peek,
     async get (key) {
+      const fresh = peek(key)
+      if (fresh !== undefined) return fresh
       const e = cache.get(key)
       if (e !== undefined) {
-        const now = clock()
-        if (opts.revalidateMs === 0 || now - e.checkedAt < opts.revalidateMs) {
-          metrics.hits.inc()
-          return { kind: 'memory', meta: e.meta, body: e.body, cached: true }
-        }
-        // One request re-checks; the others keep being served from memory meanwhile.
-        e.checkedAt = now
+        // Due for a re-check: one request re-checks; the others keep being served from memory meanwhile.
+        e.checkedAt = clock()
         if (await unchanged(key, e)) {
           metrics.hits.inc()
           return { kind: 'memory', meta: e.meta, body: e.body, cached: true }

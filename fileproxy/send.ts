@@ -9,8 +9,8 @@ import type { FileHit } from './file-store.js'
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
 export const REVALIDATE = 'public, max-age=0, must-revalidate'
 
-/** Writes the planned answer: headers, then the body from memory or streamed from disk. */
-export async function sendFile (res: ServerResponse, method: string, hit: FileHit, plan: Plan, cacheControl: string): Promise<void> {
+/** Writes the planned answer: headers, then the body from memory, or streamed from disk (then a promise). */
+export function sendFile (res: ServerResponse, method: string, hit: FileHit, plan: Plan, cacheControl: string): Promise<void> | undefined {
   const { meta } = hit
   const { etag, lastModified } = meta
   if (plan.status === 304) { res.writeHead(304, { etag, 'last-modified': lastModified, 'cache-control': cacheControl }).end(); return }
@@ -38,5 +38,5 @@ export async function sendFile (res: ServerResponse, method: string, hit: FileHi
     res.end(plan.status === 206 ? hit.body.subarray(start, end + 1) : hit.body)
     return
   }
-  await pipeline(createReadStream(hit.path, { start, end }), res)
+  return pipeline(createReadStream(hit.path, { start, end }), res)
 }

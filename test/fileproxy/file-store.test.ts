@@ -138,3 +138,17 @@ t.test('purge by prefix and all', async (t) => {
   t.equal(f.files.purge({ paths: [], prefixes: [], all: true }), 1)
   t.equal(f.files.entries, 0)
 })
+
+t.test('peek answers a cached file at once; a miss, a purged file or one due for a re-check is left to get', async (t) => {
+  const f = fixture(t)
+  f.write('a.txt', 'one')
+  t.equal(f.files.peek('/a.txt'), undefined, 'not loaded yet')
+  await f.files.get('/a.txt')
+  t.match(f.files.peek('/a.txt'), { kind: 'memory', cached: true, body: Buffer.from('one') })
+  f.advance(60_000)
+  t.equal(f.files.peek('/a.txt'), undefined, 'due for a re-check: get re-checks it')
+  await f.files.get('/a.txt')
+  t.match(f.files.peek('/a.txt'), { kind: 'memory' }, 're-checked: memory answers again')
+  f.files.purge({ all: false, paths: ['/a.txt'], prefixes: [] })
+  t.equal(f.files.peek('/a.txt'), undefined, 'purged')
+})
