@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -7,8 +8,8 @@ import { countInstructions, hasValgrind, type Counted, type Phase } from './lib/
 import { freePort, startServer } from './lib/processes.js'
 
 /**
- * `npm run bench:instructions [-- --only <server>]`: instructions per request of podside and its Node peers,
- * counted by callgrind, one request at a time. CPU time per request (`npm run bench`) is what the
+ * `npm run bench:instructions [-- --only <server>]`: instructions per request of podside and its
+ * Node peers, counted by callgrind, one request at a time. CPU time per request (`npm run bench`) is what the
  * targets are set in, but it swings ±20% between runs on a shared machine; this count repeats to
  * about 0.1%, so it shows what a change to podside's own code gave. It leaves out the kernel (the
  * same socket calls for every proxy) and so says nothing about nginx, which is not measured here.
@@ -83,9 +84,16 @@ async function jobs (): Promise<{ files: Job[], proxies: Job[] }> {
   const upstream = await startServer('upstream', process.execPath, ['--import', 'tsx', PEERS, 'upstream', String(upPort)], upPort)
   cleanups.push(upstream.stop)
   const app = `http://127.0.0.1:${upPort}`
-  const redisPort = await freePort()
-  const redis = await startServer('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], redisPort)
-  cleanups.push(redis.stop)
+  // Without redis-server the gateway runs on its in-memory store, as `npm run bench` does.
+  let store: string[] = []
+  let storeName = 'memory'
+  if (spawnSync('redis-server', ['--version']).error === undefined) {
+    const redisPort = await freePort()
+    const redis = await startServer('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], redisPort)
+    cleanups.push(redis.stop)
+    store = ['--redis', `redis://127.0.0.1:${redisPort}`, '--secret', 'b'.repeat(32)]
+    storeName = 'Redis'
+  }
   const proxied = (origin: string): Phase[] => [{ label: 'proxy 1 KiB', send: sender(origin, '/') }]
   const proxies: Job[] = [
     { name: 'http-proxy', podside: false, args: peer('http-proxy', app), phases: async (o) => proxied(o) },
@@ -93,11 +101,10 @@ async function jobs (): Promise<{ files: Job[], proxies: Job[] }> {
     {
       name: 'podside gateway',
       podside: true,
-      args: (port) => [CLI, 'gateway', '--upstream', app, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn',
-        '--redis', `redis://127.0.0.1:${redisPort}`, '--secret', 'b'.repeat(32)],
+      args: (port) => [CLI, 'gateway', '--upstream', app, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...store],
       phases: async (origin) => {
         const cookie = (await headOf(origin, '/set3', 'set-cookie')).split(';')[0]
-        return [{ label: 'proxy 1 KiB|session (3-cookie jar, Redis)', send: sender(origin, '/', { cookie }) },
+        return [{ label: `proxy 1 KiB|session (3-cookie jar, ${storeName})`, send: sender(origin, '/', { cookie }) },
           { label: 'proxy 1 KiB|no session', send: sender(origin, '/') }]
       }
     }

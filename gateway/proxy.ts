@@ -17,8 +17,9 @@ export interface Upstream {
   /**
    * Sends `req` to the app (body streamed from the client socket). When the app's head arrives,
    * `onHead` decides what head the browser gets (at once, or later: e.g. once the jar is stored);
-   * the body then streams to `res` with backpressure. Rejects with a catalogue error only while nothing has been
-   * sent to the browser; later failures cut the response. A client that leaves aborts the exchange.
+   * the body then streams to `res` with backpressure. Rejects with a catalogue error only while
+   * nothing has been sent to the browser; later failures cut the response. A client that leaves
+   * aborts the exchange.
    */
   forward (req: IncomingMessage, res: ServerResponse, headers: string[], onHead: OnHead): Promise<void>
   close (): Promise<void>
