@@ -11,8 +11,9 @@ import { freePort, startServer } from './lib/processes.js'
  * `npm run bench:instructions [-- --only <server>]`: instructions per request of podside and its
  * Node peers, counted by callgrind, one request at a time. CPU time per request (`npm run bench`) is what the
  * targets are set in, but it swings ±20% between runs on a shared machine; this count repeats to
- * about 0.1% between like runs (the same servers counted side by side: timers follow the wall
- * clock, which valgrind stretches), so it shows what a change to podside's own code gave. It leaves out the kernel (the
+ * 0.1–3% between like runs (the same servers counted side by side: timers follow the wall clock,
+ * which valgrind stretches; the gateway's code settles late), so it shows what a change to
+ * podside's own code gave. It leaves out the kernel (the
  * same socket calls for every proxy) and so says nothing about nginx, which is not measured here.
  */
 const here = dirname(fileURLToPath(import.meta.url))

@@ -33,7 +33,7 @@ const EXCLUDED = [
 export interface Counted {
   /** Every instruction the process ran per request in the measured window (user space only). */
   total: number
-  /** Without compiling and garbage collection: what repeats to 0.1% between like runs. */
+  /** Without compiling and garbage collection: what repeats (0.1–3%) between like runs. */
   work: number
 }
 
