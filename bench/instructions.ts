@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Client } from 'undici'
 import { countInstructions, hasValgrind, type Counted, type Phase } from './lib/callgrind.js'
-import { freePort, startServer } from './lib/processes.js'
+import { freePort, startRedis, startServer } from './lib/processes.js'
+import { pad, writeResults } from './lib/report.js'
 
 /**
  * `npm run bench:instructions [-- --only <server>]`: instructions per request of podside and its
@@ -87,17 +87,12 @@ async function jobs (): Promise<{ files: Job[], proxies: Job[] }> {
   cleanups.push(upstream.stop)
   const app = `http://127.0.0.1:${upPort}`
   // Without redis-server the gateway runs on its in-memory store, as `npm run bench` does.
-  let store: string[] = []
-  let storeName = 'memory'
-  if (spawnSync('redis-server', ['--version']).error === undefined) {
-    const redisPort = await freePort()
-    const redis = await startServer('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], redisPort)
-    cleanups.push(redis.stop)
-    // Under valgrind the first requests run 50× slower than normal: one run failed during its
-    // warm-up, most likely a Redis wait past the default 1 s timeout (a 503).
-    store = ['--redis', `redis://127.0.0.1:${redisPort}`, '--secret', 'b'.repeat(32), '--redis-timeout', '60s']
-    storeName = 'Redis'
-  }
+  const redis = await startRedis()
+  if (redis !== undefined) cleanups.push(redis.stop)
+  const storeName = redis === undefined ? 'memory' : 'Redis'
+  // Under valgrind the first requests run 50× slower than normal: one run failed during its
+  // warm-up, most likely a Redis wait past the default 1 s timeout (a 503).
+  const store = redis === undefined ? [] : ['--redis', redis.url, '--secret', 'b'.repeat(32), '--redis-timeout', '60s']
   const proxied = (origin: string): Phase[] => [{ label: 'proxy 1 KiB', send: sender(origin, '/') }]
   const proxies: Job[] = [
     { name: 'http-proxy', podside: false, args: peer('http-proxy', app), phases: async (o) => proxied(o) },
@@ -139,7 +134,6 @@ async function runAll (list: Job[]): Promise<Row[]> {
 }
 
 function table (rows: Row[]): string {
-  const pad = (s: string, n: number): string => s.length >= n ? s : s + ' '.repeat(n - s.length)
   const k = (n: number): string => `${(n / 1000).toFixed(1)}k`
   const lines = [[pad('scenario', 30), pad('server', 50), pad('instr/req', 10), pad('with JIT+GC', 12), 'this ÷ podside'].join(' ')]
   for (const scenario of [...new Set(rows.map((r) => r.scenario))]) {
@@ -165,7 +159,5 @@ try {
 process.stdout.write('\n' + table(rows) + '\n')
 process.stdout.write('\nInstructions per request in user space, one request at a time, without V8 compiling and GC ("with JIT+GC": all of them).\n' +
   'Ratios: this ÷ podside (higher is better for podside).\n')
-mkdirSync(join(here, 'results'), { recursive: true })
-const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}-instructions.json`)
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), warm: WARM, requests: REQUESTS, node: process.version, rows }, null, 2))
+const file = writeResults('-instructions', { warm: WARM, requests: REQUESTS, rows })
 process.stdout.write(`Results written to ${file}\n`)

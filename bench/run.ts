@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { fixedRate, hasWrk, pairedFixedRate, saturate, type LoadResult } from './lib/load.js'
-import { cpuSeconds, freePort, rssBytes, startServer, type Server } from './lib/processes.js'
+import { cpuSeconds, freePort, rssBytes, startRedis, startServer, type Server } from './lib/processes.js'
+import { pad, writeResults } from './lib/report.js'
 import { nginxFiles, nginxProxy } from './lib/nginx.js'
 
 /**
@@ -27,7 +28,6 @@ const CONNECTIONS = 64
 /** The saturated proxy scenario; the equal-load rate is derived from its http-proxy row. */
 const SATURATED = 'proxy 1 KiB, saturated'
 const hasNginx = spawnSync('nginx', ['-v']).error === undefined
-const hasRedis = spawnSync('redis-server', ['--version']).error === undefined
 const notes: string[] = []
 
 /** Closed-loop saturation (wrk/autocannon), or our scheduled loader at a fixed rate (req/s). */
@@ -148,13 +148,10 @@ async function files (): Promise<void> {
 async function proxies (): Promise<void> {
   const upstream = await peer('upstream', 'upstream')
   const direct: Target = { label: 'upstream directly', podside: false, server: upstream, url: urlOf(upstream) }
-  let redisUrl: string | undefined
-  if (hasRedis) {
-    const port = await freePort()
-    const r = await startServer('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port)
-    cleanups.push(r.stop)
-    redisUrl = `redis://127.0.0.1:${port}`
-  } else notes.push('redis-server is not installed: the gateway runs on its in-memory store')
+  const redis = await startRedis()
+  if (redis !== undefined) cleanups.push(redis.stop)
+  else notes.push('redis-server is not installed: the gateway runs on its in-memory store')
+  const redisUrl = redis?.url
   const gwPort = await freePort()
   const gw = await startServer('podside gateway', process.execPath, [CLI, 'gateway', '--upstream', direct.url, '--listen', `127.0.0.1:${gwPort}`,
     '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...redisUrl === undefined ? [] : ['--redis', redisUrl, '--secret', 'b'.repeat(32)]], gwPort)
@@ -214,7 +211,6 @@ function addedLatencyLines (): string[] {
 
 function table (): string {
   const lines: string[] = []
-  const pad = (s: string, n: number): string => s.length >= n ? s : s + ' '.repeat(n - s.length)
   const num = (n: number, d = 0): string => Number.isFinite(n) ? n.toFixed(d) : '-'
   lines.push([pad('scenario', 44), pad('server', 48), pad('loader', 18), pad('req/s', 8), pad('p50 ms', 7), pad('p99 ms', 7), pad('CPU µs/req', 11), pad('RSS MiB', 8), 'podside ÷ this: req/s, CPU'].join(' '))
   for (const scenarioName of [...new Set(rows.map((r) => r.scenario))]) {
@@ -243,7 +239,5 @@ if (added.length > 0) {
     addedLatencyLines().join('\n') + '\n')
 }
 if (notes.length > 0) process.stdout.write('Notes:\n' + notes.map((n) => `  - ${n}`).join('\n') + '\n')
-mkdirSync(join(here, 'results'), { recursive: true })
-const file = join(here, 'results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`)
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), quick, secondsPerRun: SECONDS, rounds: ROUNDS, node: process.version, rows, addedLatency: added, notes }, null, 2))
+const file = writeResults(quick ? '-quick' : '', { quick, secondsPerRun: SECONDS, rounds: ROUNDS, rows, addedLatency: added, notes })
 process.stdout.write(`Results written to ${file}\n`)

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import net from 'node:net'
 
@@ -26,6 +26,14 @@ export async function startServer (name: string, cmd: string, args: string[], po
       await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM') })
     }
   }
+}
+
+/** A throwaway `redis-server` on a free port, keeping nothing on disk; undefined when it is not installed. */
+export async function startRedis (): Promise<(Server & { url: string }) | undefined> {
+  if (spawnSync('redis-server', ['--version']).error !== undefined) return undefined
+  const port = await freePort()
+  const server = await startServer('redis', 'redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], port)
+  return { ...server, url: `redis://127.0.0.1:${port}` }
 }
 
 /** Resolves once `port` accepts connections; throws (with the process's stderr) if it exits first or never does. */
