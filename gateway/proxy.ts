@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Pool, type Dispatcher } from 'undici'
 import { PodsideError } from '../shared/errors.js'
 import { UpstreamFailed, UpstreamTimeout, UpstreamUnreachable } from './errors.js'
+import { guardedConnector } from './upstream-eof-guard.js'
 
 /** What the browser gets in place of the app's head (status and filtered headers). */
 export interface Head { statusCode: number, headers: string[] }
@@ -31,6 +32,8 @@ export interface UpstreamOptions {
   timeoutMs: number
   /** Keep-alive connections kept to the app. */
   connections?: number
+  /** Largest response head accepted from the app (bytes): the jar's Set-Cookie lines must fit. */
+  maxHeaderBytes: number
 }
 
 /**
@@ -45,7 +48,8 @@ export function createUpstream (opts: UpstreamOptions): Upstream {
     headersTimeout: opts.timeoutMs,
     bodyTimeout: opts.timeoutMs,
     keepAliveTimeout: 4_000, // below Node's 5 s server default, so the app never closes a socket we reuse
-    connectTimeout: Math.min(opts.timeoutMs, 10_000)
+    maxHeaderSize: opts.maxHeaderBytes,
+    connect: guardedConnector({ timeout: Math.min(opts.timeoutMs, 10_000) })
   })
   return {
     async forward (req, res, headers, onHead) {

@@ -75,7 +75,7 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
     keys = [randomBytes(32).toString('base64url')]
   }
   const signer = createSigner(keys)
-  const upstream = createUpstream({ origin: config.upstream, timeoutMs: config.upstreamTimeout })
+  const upstream = createUpstream({ origin: config.upstream, timeoutMs: config.upstreamTimeout, maxHeaderBytes: gatewayLimits.maxAppHeadBytes })
   const common = {
     store, signer, log, clock,
     cookieName: config.cookieName,

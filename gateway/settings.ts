@@ -34,6 +34,9 @@ export type GatewayConfig = Values<typeof gatewaySettings>
 export const gatewayLimits = {
   maxJarCookies: 200, // cookies per session
   maxCookieBytes: 16 * 1024, // 16 KiB: name + value of one cookie
+  // 3.4 MiB: an app answer may fill the jar in one go (200 cookies of 16 KiB plus 1 KiB of
+  // attributes each) and still have 64 KiB for its other headers.
+  maxAppHeadBytes: 200 * 17 * 1024 + 64 * 1024,
   regenerateGraceMs: 10 * SECOND, // 10 s: the old id keeps working for requests in flight
   minSecretLength: 32, // characters per --secret key
   retryAfterSeconds: 1 // Retry-After on 503 while the store is unreachable

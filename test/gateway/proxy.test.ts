@@ -26,7 +26,7 @@ t.teardown(async () => await app.close())
 
 /** A proxy in front of the app whose browser head `onHead` decides. */
 async function proxy (onHead: OnHead) {
-  const upstream = createUpstream({ origin: new URL(app.url), timeoutMs: 10_000 })
+  const upstream = createUpstream({ origin: new URL(app.url), timeoutMs: 10_000, maxHeaderBytes: 64 * 1024 })
   const failures: unknown[] = []
   const server = await serve(http.createServer((req, res) => {
     upstream.forward(req, res, ['host', 'app'], onHead).catch((err: unknown) => {
