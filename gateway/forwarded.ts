@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { PublicUrl } from './jar.js'
+import type { PublicUrl, SiteContext } from './jar.js'
+import { siteContext } from './same-site.js'
 
 /** What the browser used, which is what cookies are matched against, and what the app is told. */
 export interface ClientView {
@@ -10,6 +11,8 @@ export interface ClientView {
   host: string
   /** X-Forwarded-For to send on: the chain we were given (when trusted) plus the peer. */
   forwardedFor: string
+  /** Whether the browser made this request from another site (which of the jar's cookies it gets). */
+  site: SiteContext
 }
 
 const first = (v: string | string[] | undefined): string | undefined =>
@@ -26,8 +29,10 @@ export function clientView (req: IncomingMessage, trustProxy: boolean): ClientVi
   const host = (trustProxy ? first(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host ?? ''
   const peer = req.socket.remoteAddress ?? ''
   const prior = trustProxy ? req.headers['x-forwarded-for'] : undefined
+  const url = { host: hostName(host), path: requestPath(req.url ?? '/'), secure: proto === 'https' }
   return {
-    url: { host: hostName(host), path: requestPath(req.url ?? '/'), secure: proto === 'https' },
+    url,
+    site: siteContext(req.headers, req.method, url),
     proto,
     host,
     forwardedFor: prior === undefined || prior === '' ? peer : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${peer}`

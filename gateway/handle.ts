@@ -60,7 +60,8 @@ export function createHandler (deps: HandlerDeps) {
       const { session, storeUp } = loaded
       if (session !== undefined) state = 'loaded'
 
-      const headers = upstreamRequestHeaders(req, appRequestParts(loaded, view, now))
+      const parts = appRequestParts(loaded, view, now)
+      const headers = upstreamRequestHeaders(req, parts)
       const upstreamStarted = performance.now()
       await deps.upstream.forward(req, res, headers, (statusCode, appHeaders) => {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
@@ -71,7 +72,7 @@ export function createHandler (deps: HandlerDeps) {
         // Most answers carry nothing for the jar: their head goes out at once. Otherwise the jar
         // is stored before the browser sees anything, so a redirect to another node sees it.
         if (!storeUp || !commitNeeded(appHeaders)) return browserHead({ setCookies: [], state })
-        return deps.commit(session, appHeaders, view, now, log).then(browserHead)
+        return deps.commit(session, appHeaders, view, parts.cookie, now, log).then(browserHead)
       })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {

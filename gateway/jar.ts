@@ -19,7 +19,19 @@ export interface JarCookie {
   expires: number
   /** Epoch ms; orders cookies of equal path length (RFC 6265 §5.4 step 2). */
   created: number
+  /** Position among the Set-Cookie lines of the answer that created it: orders cookies of one answer. */
+  order: number
+  /** The app's `SameSite`; `default` (none given) is enforced as Lax, as browsers do. */
+  sameSite: SameSite
 }
+
+export type SameSite = 'strict' | 'lax' | 'none' | 'default'
+
+/**
+ * How the request relates to the site it went to (RFC 6265bis §5.8.3): same-site, a cross-site
+ * top-level navigation with a safe method, or any other cross-site request.
+ */
+export type SiteContext = 'same-site' | 'cross-site-navigation' | 'cross-site'
 
 export type JarChange =
   | { op: 'set', cookie: JarCookie }
@@ -55,19 +67,19 @@ export interface CaptureOptions {
 /** Turns an upstream response's `Set-Cookie` lines into jar changes (RFC 6265 §5.2, §5.3). */
 export function captureSetCookies (lines: readonly string[], url: PublicUrl, opts: CaptureOptions): Capture {
   const capture: Capture = { changes: [], relayed: [], refused: [] }
-  for (const line of lines) {
+  for (const [order, line] of lines.entries()) {
     // One cookie per line (RFC 6265 §3): a line is never split on commas.
     const parsed = Cookie.parse(line)
     if (parsed === undefined) { capture.refused.push({ name: '', reason: 'unparsable Set-Cookie line' }); continue }
     if (opts.passthrough.has(parsed.key)) { capture.relayed.push(line); continue }
-    const change = toChange(parsed, url, opts)
+    const change = toChange(parsed, url, opts, order)
     if (typeof change === 'string') capture.refused.push({ name: parsed.key, reason: change })
     else capture.changes.push(change)
   }
   return capture
 }
 
-function toChange (c: Cookie, url: PublicUrl, opts: CaptureOptions): JarChange | string {
+function toChange (c: Cookie, url: PublicUrl, opts: CaptureOptions, order: number): JarChange | string {
   if (c.key.length + c.value.length > opts.maxCookieBytes) return `larger than ${opts.maxCookieBytes} bytes`
   if (/[\x00-\x1f\x7f]/.test(c.key + c.value)) return 'control character in name or value' // never a CR/LF/NUL upstream
 
@@ -88,6 +100,9 @@ function toChange (c: Cookie, url: PublicUrl, opts: CaptureOptions): JarChange |
   const secureOrigin = url.secure || isLoopback(url.host)
   // RFC 6265bis §5.7 step 14: a non-secure origin may not set (or overwrite) a Secure cookie.
   if (c.secure && !secureOrigin) return 'Secure cookie set over plain http'
+  const sameSite: SameSite = c.sameSite === 'strict' || c.sameSite === 'lax' || c.sameSite === 'none' ? c.sameSite : 'default'
+  // Browsers refuse SameSite=None without Secure (RFC 6265bis §5.7 step 21 in the current draft).
+  if (sameSite === 'none' && !c.secure) return 'SameSite=None without Secure'
   // RFC 6265bis §4.1.3: cookie name prefixes.
   if (c.key.startsWith('__Secure-') && !(c.secure && secureOrigin)) return '__Secure- prefix without Secure'
   if (c.key.startsWith('__Host-') && !(c.secure && secureOrigin && hostOnly && c.path === '/')) {
@@ -107,7 +122,7 @@ function toChange (c: Cookie, url: PublicUrl, opts: CaptureOptions): JarChange |
   }
   return {
     op: 'set',
-    cookie: { name: c.key, value: c.value, domain, path, hostOnly, secure: c.secure, httpOnly: c.httpOnly, expires, created: opts.now }
+    cookie: { name: c.key, value: c.value, domain, path, hostOnly, secure: c.secure, httpOnly: c.httpOnly, expires, created: opts.now, order, sameSite }
   }
 }
 
@@ -124,21 +139,29 @@ export function isLoopback (host: string): boolean {
   return host === 'localhost' || host.endsWith('.localhost') || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
 }
 
-/** Whether the jar would send this cookie to this URL now (RFC 6265 §5.4 step 1). */
-export function matches (c: JarCookie, url: PublicUrl, now: number): boolean {
+/** Whether the jar would send this cookie to this URL now (RFC 6265 §5.4 step 1, RFC 6265bis §5.8.3). */
+export function matches (c: JarCookie, url: PublicUrl, now: number, site: SiteContext = 'same-site'): boolean {
   if (c.expires !== 0 && c.expires <= now) return false
   if (c.hostOnly ? c.domain !== url.host : domainMatch(url.host, c.domain, false) !== true) return false
   if (!pathMatch(url.path, c.path)) return false
+  if (site !== 'same-site' && !sentCrossSite(c.sameSite, site)) return false
   return !c.secure || url.secure || isLoopback(url.host)
+}
+
+/** Strict never crosses sites; Lax (and no SameSite) only with a safe top-level navigation. */
+function sentCrossSite (sameSite: SameSite, site: SiteContext): boolean {
+  if (sameSite === 'none') return true
+  if (sameSite === 'strict') return false
+  return site === 'cross-site-navigation'
 }
 
 /**
  * The jar's part of the app's `Cookie` header: matching cookies, longer paths first, then older
- * first (RFC 6265 §5.4 step 2). Returns the names too, so a browser cookie of the same name can
- * be left out (the jar wins).
+ * first (RFC 6265 §5.4 step 2), and cookies of one answer in the order of its Set-Cookie lines.
+ * Returns the names too, so a browser cookie of the same name can be left out (the jar wins).
  */
-export function jarCookieHeader (jar: readonly JarCookie[], url: PublicUrl, now: number): { header: string, names: Set<string> } {
-  const sent = jar.filter((c) => matches(c, url, now))
-  sent.sort((a, b) => b.path.length - a.path.length || a.created - b.created)
+export function jarCookieHeader (jar: readonly JarCookie[], url: PublicUrl, now: number, site: SiteContext = 'same-site'): { header: string, names: Set<string> } {
+  const sent = jar.filter((c) => matches(c, url, now, site))
+  sent.sort((a, b) => b.path.length - a.path.length || a.created - b.created || a.order - b.order)
   return { header: sent.map((c) => `${c.name}=${c.value}`).join('; '), names: new Set(sent.map((c) => c.name)) }
 }

@@ -26,6 +26,12 @@ export function createGatewayMetrics () {
     }),
     storeErrors: new Counter({ name: 'podside_gateway_store_errors_total', help: 'Session store calls that failed, by operation', labelNames: ['op'], registers: [registry] }),
     sessionCache: new Counter({ name: 'podside_gateway_session_cache_total', help: 'Session reads answered by the session cache (hit) or by the store (miss)', labelNames: ['result'], registers: [registry] }),
-    sessionsCreated: new Counter({ name: 'podside_gateway_sessions_created_total', help: 'Sessions created', registers: [registry] })
+    sessionsCreated: new Counter({ name: 'podside_gateway_sessions_created_total', help: 'Sessions created', registers: [registry] }),
+    appSessionResets: new Counter({
+      name: 'podside_gateway_app_session_resets_total',
+      help: 'The app replaced its own session cookie again within a minute of the last time (node-local session state), by cookie name',
+      labelNames: ['cookie'],
+      registers: [registry]
+    })
   }
 }

@@ -6,6 +6,7 @@ import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
 import { sessionRoutes } from './admin-routes.js'
+import { createResetWatch } from './app-session-rotation.js'
 import { createHandler } from './handle.js'
 import { createGatewayMetrics } from './metrics.js'
 import { createUpstream } from './proxy.js'
@@ -87,7 +88,15 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
     ...common,
     metrics,
     cookieSecure: config.cookieSecure,
+    cookieSameSite: config.cookieSameSite,
     passthrough: new Set(config.passthroughCookies),
+    appSessionCookies: new Set(config.appSessionCookies),
+    onAppSessionRotation: createResetWatch({
+      log,
+      resets: metrics.appSessionResets,
+      windowMs: gatewayLimits.appSessionResetWindowMs,
+      warnEveryMs: gatewayLimits.appSessionResetWarnEveryMs
+    }),
     maxCookieBytes: gatewayLimits.maxCookieBytes
   })
   const handle = createHandler({ ...common, upstream, commit, metrics })

@@ -3,6 +3,7 @@ import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { ClientView } from './forwarded.js'
 import { one, setCookieLines } from './headers.js'
+import { rotatedAppSessionCookie } from './app-session-rotation.js'
 import { captureSetCookies } from './jar.js'
 import type { GatewayMetrics } from './metrics.js'
 import { expiredSessionCookie, newSessionId, sessionSetCookie, type Signer } from './session-cookie.js'
@@ -23,7 +24,12 @@ export interface CommitDeps {
   metrics: GatewayMetrics
   cookieName: string
   cookieSecure: 'auto' | 'always' | 'never'
+  cookieSameSite: 'lax' | 'strict' | 'none'
   passthrough: ReadonlySet<string>
+  /** `--app-session-cookies`. */
+  appSessionCookies: ReadonlySet<string>
+  /** Told of each replacement of the app's session cookie, with the session's previous one (0: none). */
+  onAppSessionRotation: (cookie: string, previousRotation: number, now: number) => void
   maxCookieBytes: number
   storeFailure: 'closed' | 'open'
 }
@@ -41,9 +47,11 @@ export function commitNeeded (headers: IncomingHttpHeaders): boolean {
  * another node must see it). Throws GW_ERR_STORE_UNAVAILABLE when the store cannot be written.
  */
 export function createSessionCommitter (deps: CommitDeps) {
-  return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, now: number, log: Logger): Promise<CommitResult> {
+  /** `sentCookie`: the Cookie header the app received, to tell when it replaced its session cookie. */
+  return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, sentCookie: string,
+    now: number, log: Logger): Promise<CommitResult> {
     try {
-      return await commitToStore(session, headers, view, now, log)
+      return await commitToStore(session, headers, view, sentCookie, now, log)
     } catch (err) {
       if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
       log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
@@ -51,13 +59,18 @@ export function createSessionCommitter (deps: CommitDeps) {
     }
   }
 
-  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, now: number, log: Logger): Promise<CommitResult> {
+  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, sentCookie: string,
+    now: number, log: Logger): Promise<CommitResult> {
     const capture = captureSetCookies(setCookieLines(headers['set-cookie']), view.url,
       { passthrough: deps.passthrough, maxCookieBytes: deps.maxCookieBytes, now })
     for (const r of capture.refused) log.warn({ cookie: r.name, reason: r.reason }, 'set-cookie refused')
     const directive = one(headers['podside-session'])?.trim().toLowerCase()
     const user = one(headers['podside-session-user'])?.trim()
-    const cookieOpts = { name: deps.cookieName, secure: deps.cookieSecure === 'always' || (deps.cookieSecure === 'auto' && view.url.secure) }
+    const cookieOpts = {
+      name: deps.cookieName,
+      sameSite: deps.cookieSameSite,
+      secure: deps.cookieSecure === 'always' || (deps.cookieSecure === 'auto' && view.url.secure)
+    }
     const setCookies = capture.relayed
 
     if (directive === 'destroy') {
@@ -71,7 +84,10 @@ export function createSessionCommitter (deps: CommitDeps) {
     let id = session?.movedTo ?? session?.id
     let state: SessionState = session === undefined ? 'none' : 'loaded'
     let issue = false
-    if (directive === 'regenerate' && id !== undefined) {
+    const rotated = rotatedAppSessionCookie(capture.changes, sentCookie, deps.appSessionCookies)
+    if (rotated !== undefined) deps.onAppSessionRotation(rotated, session?.rotatedAt ?? 0, now)
+    // The app regenerated its session id (its login): ours follows, or a planted cookie would ride along.
+    if ((directive === 'regenerate' || rotated !== undefined) && id !== undefined) {
       const newId = newSessionId()
       if (await deps.store.regenerate(id, newId, now)) { id = newId; state = 'regenerated'; issue = true }
     }
@@ -79,7 +95,7 @@ export function createSessionCommitter (deps: CommitDeps) {
 
     const create = id === undefined
     if (id === undefined) id = newSessionId()
-    const result = await deps.store.apply(id, { changes: capture.changes, create, user: validUser }, now)
+    const result = await deps.store.apply(id, { changes: capture.changes, create, user: validUser, rotatedAt: rotated === undefined ? undefined : now }, now)
     if (result.status === 'gone') {
       // Ended while this request was in flight (logout elsewhere wins): nothing to keep.
       log.info('session ended during the request; its cookies were dropped')
@@ -87,9 +103,10 @@ export function createSessionCommitter (deps: CommitDeps) {
     }
     if (result.refused > 0) log.warn({ refused: result.refused }, 'jar full: cookies refused')
     if (create) { state = 'created'; issue = true; deps.metrics.sessionsCreated.inc() }
-    // The browser's cookie is session-only until the jar holds a cookie that outlives the idle
-    // timeout; then it persists to the absolute expiry, as the app's own cookie would have.
-    if (result.persistent) issue = true
+    // The browser's cookie is session-only while no cookie of the jar outlives the idle timeout, and
+    // persists to the absolute expiry otherwise, as the app's own cookie would have: it is set
+    // again whenever the jar changed, so a logout that deleted the persistent cookie ends it.
+    if (capture.changes.length > 0) issue = true
     if (issue) {
       const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
       setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))

@@ -83,13 +83,23 @@ export function readBrowserCookies (header: string | undefined, cookieName: stri
   return result
 }
 
-export interface SessionCookieOptions { name: string, secure: boolean, maxAgeSeconds?: number }
+export interface SessionCookieOptions {
+  name: string
+  secure: boolean
+  /** `--cookie-samesite`; Lax when not given. */
+  sameSite?: 'lax' | 'strict' | 'none'
+  maxAgeSeconds?: number
+}
 
-/** The browser's session cookie: HttpOnly, SameSite=Lax, Path=/ (contract), Secure per request. */
+const SAME_SITE = { lax: 'Lax', strict: 'Strict', none: 'None' } as const
+
+/** The browser's session cookie: HttpOnly, Path=/, SameSite per setting, Secure per request. */
 export function sessionSetCookie (value: string, opts: SessionCookieOptions): string {
-  let line = `${opts.name}=${value}; Path=/; HttpOnly; SameSite=Lax`
+  const sameSite = opts.sameSite ?? 'lax'
+  let line = `${opts.name}=${value}; Path=/; HttpOnly; SameSite=${SAME_SITE[sameSite]}`
   if (opts.maxAgeSeconds !== undefined) line += `; Max-Age=${opts.maxAgeSeconds}`
-  if (opts.secure) line += '; Secure'
+  // Browsers refuse SameSite=None without Secure (RFC 6265bis §5.7), so none implies it.
+  if (opts.secure || sameSite === 'none') line += '; Secure'
   return line
 }
 

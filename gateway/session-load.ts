@@ -47,7 +47,7 @@ export function appRequestParts (loaded: LoadedSession, view: ClientView, now: n
   const { browser, session } = loaded
   return {
     view,
-    cookie: appCookieHeader(session?.cookies, browser.others, view.url, now),
+    cookie: appCookieHeader(session?.cookies, browser.others, view.url, now, view.site),
     sessionId: session === undefined ? undefined : session.movedTo ?? session.id
   }
 }

@@ -18,6 +18,9 @@ export const gatewaySettings = {
   cookieSecure: oneOf(['auto', 'always', 'never'] as const, 'Secure on the session cookie: auto = when the browser used https', { default: 'auto' }),
   idleTimeout: duration('a session unused this long ends (with its session-only cookies)', { default: 2 * HOUR }), // 2 h
   absoluteTimeout: duration('no session or jar cookie outlives this', { default: 30 * DAY }), // 30 d
+  appSessionCookies: list('the app\'s own session cookies: when the app replaces one the request carried (a login), the gateway regenerates its id too; empty = off',
+    { default: ['PHPSESSID', 'JSESSIONID', 'ASP.NET_SessionId', 'connect.sid', 'laravel_session', '_session_id', 'sessionid'], allowEmpty: true }),
+  cookieSameSite: oneOf(['lax', 'strict', 'none'] as const, 'SameSite of the session cookie (none implies Secure)', { default: 'lax' }),
   passthroughCookies: list('cookie names relayed to the browser as the app set them (e.g. XSRF-TOKEN)', { default: [] }),
   trustProxy: boolean('believe X-Forwarded-For/-Proto/-Host sent by the client (only behind your own proxy)', { default: false }),
   redisTimeout: commonSettings.redisTimeout,
@@ -38,6 +41,8 @@ export const gatewayLimits = {
   // attributes each) and still have 64 KiB for its other headers.
   maxAppHeadBytes: 200 * 17 * 1024 + 64 * 1024,
   regenerateGraceMs: 10 * SECOND, // 10 s: the old id keeps working for requests in flight
+  appSessionResetWindowMs: 60 * SECOND, // 60 s: the app replacing its session cookie twice within this is node-local state
+  appSessionResetWarnEveryMs: 60 * SECOND, // 60 s: one warning per cookie name at most this often
   minSecretLength: 32, // characters per --secret key
   retryAfterSeconds: 1 // Retry-After on 503 while the store is unreachable
 }

@@ -12,6 +12,7 @@ interface Entry {
   /** Until when a regenerated entry still answers. */
   graceUntil: number
   maxPersistent: number
+  rotatedAt: number
   cookies: Map<string, JarCookie>
 }
 
@@ -53,6 +54,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       absoluteExpiry: e.absoluteExpiry,
       user: e.user,
       movedTo: e.movedTo,
+      rotatedAt: e.rotatedAt,
       cookies: [...e.cookies.values()].map((c) => ({ ...c }))
     }
   }
@@ -89,7 +91,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       if (e?.movedTo !== undefined) { id = e.movedTo; e = live(id, now) }
       if (e === undefined) {
         if (!input.create) return { status: 'gone' }
-        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, maxPersistent: 0, cookies: new Map() }
+        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, maxPersistent: 0, rotatedAt: 0, cookies: new Map() }
         sessions.set(id, e)
       }
       let refused = 0
@@ -99,9 +101,13 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
         const old = e.cookies.get(key)
         if (old === undefined && e.cookies.size >= t.maxCookies) { refused++; continue }
         const expires = capExpiry(ch.cookie.expires, e.absoluteExpiry)
-        e.cookies.set(key, { ...ch.cookie, expires, created: old?.created ?? ch.cookie.created })
-        e.maxPersistent = Math.max(e.maxPersistent, expires)
+        // A replaced cookie keeps its creation time, so its place in the Cookie header (RFC 6265 §5.3 step 11.3).
+        e.cookies.set(key, { ...ch.cookie, expires, created: old?.created ?? ch.cookie.created, order: old?.order ?? ch.cookie.order })
       }
+      // The browser cookie's lifetime follows the jar as it is now (a deleted persistent cookie counts no more).
+      e.maxPersistent = 0
+      for (const c of e.cookies.values()) if (c.expires > now && c.expires > e.maxPersistent) e.maxPersistent = c.expires
+      if (input.rotatedAt !== undefined) e.rotatedAt = input.rotatedAt
       if (input.user !== undefined && input.user !== e.user) {
         if (e.user !== undefined) users.get(e.user)?.delete(id)
         e.user = input.user

@@ -4,8 +4,9 @@
  *
  * Hash fields: `_c` created, `_s` last seen, `_a` absolute expiry, `_x` latest persistent cookie
  * expiry, `_u` user, `_r` id that replaced this one (regenerate) and `_g` until when it still
- * answers; `c:<domain>;<path>;<name>` one cookie each, as JSON
- * [name, value, domain, path, flags, expires, created] (expires 0 = session-only).
+ * answers, `_o` when the app last replaced its own session cookie; `c:<domain>;<path>;<name>` one
+ * cookie each, as JSON [name, value, domain, path, flags, expires, created, order]
+ * (expires 0 = session-only; order: its line in the answer that created it).
  *
  * Scripts that change a session PUBLISH its key on the invalidation channel (given in ARGV) before
  * they return: every gateway's session cache drops it, and the message leaves Redis ahead of the
@@ -52,37 +53,46 @@ return h
 
 /**
  * KEYS[1] session. ARGV now, idleMs, absoluteMs, create(0|1), user ('' = unchanged), maxCookies,
- * channel, then per change: op ('set'|'del'), field, json, expires. Returns
- * {'ok', absoluteExpiry, maxPersistent, previousUser, refused} | {'moved', id} | {'gone'}.
+ * channel, rotatedAt ('' = unchanged), then per change: op ('set'|'del'), field, json, expires.
+ * Returns {'ok', absoluteExpiry, maxPersistent, previousUser, refused} | {'moved', id} | {'gone'}.
+ * maxPersistent is the latest expiry among the cookies left after the changes.
  */
 export const APPLY = `
 local key = KEYS[1]
 local now, idle, absMs, maxCookies = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
-local meta = redis.call('HMGET', key, '_c', '_a', '_x', '_r', '_u', '_s')
+local META = {'_c', '_a', '_x', '_r', '_u', '_s', '_g', '_o'}
+local meta = redis.call('HMGET', key, unpack(META))
 if not meta[1] then
   if ARGV[4] ~= '1' then return {'gone'} end
-  meta = {tostring(now), tostring(now + absMs), '0', false, false, tostring(now)}
-  redis.call('HSET', key, '_c', meta[1], '_a', meta[2], '_x', '0')
+  redis.call('HSET', key, '_c', now, '_a', now + absMs, '_x', '0')
+  meta = redis.call('HMGET', key, unpack(META))
 end
 if meta[4] then return {'moved', meta[4]} end
 local a, x = tonumber(meta[2]), tonumber(meta[3])
 if now >= a then redis.call('DEL', key) return {'gone'} end
+-- Cookies are the fields that are not bookkeeping: the limit counts exactly those.
 local metaCount = 0
-for i = 1, 6 do if meta[i] then metaCount = metaCount + 1 end end
+for i = 1, #META do if meta[i] then metaCount = metaCount + 1 end end
 local refused = 0
-for i = 8, #ARGV, 4 do
+local shrunk = false
+for i = 9, #ARGV, 4 do
   local field = ARGV[i + 1]
   if ARGV[i] == 'del' then
-    redis.call('HDEL', key, field)
+    if redis.call('HDEL', key, field) == 1 then shrunk = true end
   elseif redis.call('HEXISTS', key, field) == 0 and redis.call('HLEN', key) - metaCount >= maxCookies then
     refused = refused + 1
   else
     local json, exp = ARGV[i + 2], tonumber(ARGV[i + 3])
     local old = redis.call('HGET', key, field)
     if old or exp > a then
-      -- Keep the creation time of a replaced cookie (RFC 6265 §5.3 step 11.3); cap at absolute expiry.
+      -- A replaced cookie keeps its creation time and place (RFC 6265 §5.3 step 11.3); cap at absolute expiry.
       local c = cjson.decode(json)
-      if old then c[7] = cjson.decode(old)[7] end
+      if old then
+        local o = cjson.decode(old)
+        c[7] = o[7]
+        c[8] = o[8] or 0
+        shrunk = true
+      end
       if exp > a then exp = a c[6] = a end
       json = cjson.encode(c)
     end
@@ -90,10 +100,22 @@ for i = 8, #ARGV, 4 do
     if exp > x then x = exp end
   end
 end
+if shrunk then
+  -- A cookie deleted or replaced may have been the one that kept the session persistent.
+  x = 0
+  local h = redis.call('HGETALL', key)
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 'c:' then
+      local exp = cjson.decode(h[i + 1])[6]
+      if exp > now and exp > x then x = exp end
+    end
+  end
+end
 local previous = meta[5] or ''
 if ARGV[5] ~= '' then redis.call('HSET', key, '_u', ARGV[5]) end
+if ARGV[8] ~= '' then redis.call('HSET', key, '_o', ARGV[8]) end
 redis.call('HSET', key, '_s', now, '_x', x)
-redis.call('PEXPIRE', key, math.min(a, math.max(now + idle, x)) - now)
+redis.call('PEXPIRE', key, math.max(1, math.min(a, math.max(now + idle, x)) - now))
 redis.call('PUBLISH', ARGV[7], KEYS[1])
 return {'ok', tostring(a), tostring(x), previous, refused}
 `

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../shared/redis-client.js'
-import { cookieKey, type JarCookie } from './jar.js'
+import { cookieKey, type JarCookie, type SameSite } from './jar.js'
 import { APPLY, DESTROY, LOAD, MARK_MOVED, UNMARK_MOVED, WRITE_COPY } from './store-redis-scripts.js'
 import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeouts } from './store.js'
 
@@ -16,6 +16,9 @@ interface Scripts {
 const FLAG_HOST_ONLY = 1
 const FLAG_SECURE = 2
 const FLAG_HTTP_ONLY = 4
+const FLAG_SAMESITE_STRICT = 8
+const FLAG_SAMESITE_LAX = 16
+const FLAG_SAMESITE_NONE = 32
 
 /** Where every change to a session is announced (its key), for the gateways' session caches. */
 export function invalidationChannel (prefix = DEFAULT_PREFIX): string {
@@ -75,7 +78,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     inspect: async (id, now) => await read(id, now, false),
 
     async apply (id, input: ApplyInput, now): Promise<ApplyResult> {
-      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies, channel]
+      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies, channel, input.rotatedAt ?? '']
       for (const ch of input.changes) {
         if (ch.op === 'delete') args.push('del', 'c:' + cookieKey(ch.domain, ch.path, ch.name), '', 0)
         else args.push('set', 'c:' + cookieKey(ch.cookie.domain, ch.cookie.path, ch.cookie.name), encodeCookie(ch.cookie), ch.cookie.expires)
@@ -141,19 +144,26 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
 }
 
 function encodeCookie (c: JarCookie): string {
-  const flags = (c.hostOnly ? FLAG_HOST_ONLY : 0) | (c.secure ? FLAG_SECURE : 0) | (c.httpOnly ? FLAG_HTTP_ONLY : 0)
-  return JSON.stringify([c.name, c.value, c.domain, c.path, flags, c.expires, c.created])
+  const flags = (c.hostOnly ? FLAG_HOST_ONLY : 0) | (c.secure ? FLAG_SECURE : 0) | (c.httpOnly ? FLAG_HTTP_ONLY : 0) |
+    (c.sameSite === 'strict' ? FLAG_SAMESITE_STRICT : c.sameSite === 'lax' ? FLAG_SAMESITE_LAX : c.sameSite === 'none' ? FLAG_SAMESITE_NONE : 0)
+  return JSON.stringify([c.name, c.value, c.domain, c.path, flags, c.expires, c.created, c.order])
+}
+
+function sameSiteOf (flags: number): SameSite {
+  if ((flags & FLAG_SAMESITE_STRICT) !== 0) return 'strict'
+  if ((flags & FLAG_SAMESITE_LAX) !== 0) return 'lax'
+  return (flags & FLAG_SAMESITE_NONE) !== 0 ? 'none' : 'default'
 }
 
 function decode (id: string, flat: string[]): SessionRecord {
-  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, cookies: [] }
+  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, rotatedAt: 0, cookies: [] }
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]
     const value = flat[i + 1]
     if (field.startsWith('c:')) {
-      const [name, val, domain, path, flags, expires, created] = JSON.parse(value) as [string, string, string, string, number, number, number]
+      const [name, val, domain, path, flags, expires, created, order] = JSON.parse(value) as [string, string, string, string, number, number, number, number?]
       rec.cookies.push({
-        name, value: val, domain, path, expires, created,
+        name, value: val, domain, path, expires, created, order: order ?? 0, sameSite: sameSiteOf(flags),
         hostOnly: (flags & FLAG_HOST_ONLY) !== 0,
         secure: (flags & FLAG_SECURE) !== 0,
         httpOnly: (flags & FLAG_HTTP_ONLY) !== 0
@@ -163,6 +173,7 @@ function decode (id: string, flat: string[]): SessionRecord {
     else if (field === '_a') rec.absoluteExpiry = Number(value)
     else if (field === '_u') rec.user = value
     else if (field === '_r') rec.movedTo = value
+    else if (field === '_o') rec.rotatedAt = Number(value)
   }
   return rec
 }

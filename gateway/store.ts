@@ -11,6 +11,8 @@ export interface SessionRecord {
   cookies: JarCookie[]
   /** Set during the grace period after `regenerate`: the id that replaced this one. */
   movedTo: string | undefined
+  /** When the app last replaced its own session cookie (epoch ms, 0 = never): `--app-session-cookies`. */
+  rotatedAt: number
 }
 
 export interface ApplyInput {
@@ -19,6 +21,8 @@ export interface ApplyInput {
   create: boolean
   /** Index the session under this user (`Podside-Session-User`). */
   user?: string
+  /** The app replaced its own session cookie in this answer, at this time (epoch ms). */
+  rotatedAt?: number
 }
 
 export type ApplyResult =
@@ -27,7 +31,7 @@ export type ApplyResult =
     /** The id written to (differs from the one asked for when that one was regenerated meanwhile). */
     id: string
     absoluteExpiry: number
-    /** The jar holds a cookie that outlives the idle timeout (so the browser cookie must persist). */
+    /** The jar, as it is after these changes, holds a cookie that outlives the idle timeout (so the browser cookie must persist). */
     persistent: boolean
     /** Changes dropped because the jar was full. */
     refused: number

@@ -40,7 +40,8 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     const now = deps.clock()
     const loaded = await loadSession(deps, req, now, log)
     const { session, storeUp } = loaded
-    const headers = upstreamRequestHeaders(req, appRequestParts(loaded, view, now))
+    const parts = appRequestParts(loaded, view, now)
+    const headers = upstreamRequestHeaders(req, parts)
     headers.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade ?? 'websocket')
 
     const upstreamReq = http.request({
@@ -57,7 +58,7 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     const { res, upSocket, upHead } = await answered
     let setCookies: string[] = []
     try {
-      if (storeUp) setCookies = (await deps.commit(session, res.headers, view, now, log)).setCookies
+      if (storeUp) setCookies = (await deps.commit(session, res.headers, view, parts.cookie, now, log)).setCookies
     } catch (err) {
       upSocket?.destroy()
       res.destroy()

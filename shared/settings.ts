@@ -66,8 +66,10 @@ export function oneOf<C extends string> (choices: readonly C[], help: string, op
     (choices as readonly string[]).includes(t) ? t as C : new Problem(`one of ${choices.join(', ')}`))
 }
 
-export function list (help: string, opts: Options<readonly string[]> = {}): Setting<readonly string[]> {
+/** `allowEmpty`: an empty value or `none` is the empty list (a way to turn a default list off). */
+export function list (help: string, opts: Options<readonly string[]> & { allowEmpty?: boolean } = {}): Setting<readonly string[]> {
   return setting('<a,b,…>', help, opts, (t) => {
+    if (opts.allowEmpty === true && (t.trim() === '' || t.trim() === 'none')) return []
     const items = t.split(',').map((s) => s.trim())
     return items.some((s) => s === '') ? new Problem('a comma-separated list without empty items') : items
   }, (v) => v.length === 0 ? 'none' : v.join(','))

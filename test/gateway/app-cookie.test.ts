@@ -5,7 +5,7 @@ import type { JarCookie, PublicUrl } from '../../gateway/jar.js'
 const NOW = 1_800_000_000_000
 const url = (path = '/', host = 'app.example.com', secure = false): PublicUrl => ({ host, path, secure })
 const cookie = (name: string, extra: Partial<JarCookie> = {}): JarCookie =>
-  ({ name, value: name.toUpperCase(), domain: 'app.example.com', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: NOW, ...extra })
+  ({ name, value: name.toUpperCase(), domain: 'app.example.com', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: NOW, order: 0, sameSite: 'default', ...extra })
 
 t.test('jar cookies first, then the browser\'s own; a jar cookie wins over a browser cookie of its name', async (t) => {
   const jar = [cookie('a'), cookie('b')]

@@ -80,7 +80,7 @@ t.test('jar: passthrough cookies are relayed verbatim, not stored', async (t) =>
 })
 
 const stored = (name: string, extra: Partial<JarCookie> = {}): JarCookie =>
-  ({ name, value: name.toUpperCase(), domain: 'app.example.com', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: NOW, ...extra })
+  ({ name, value: name.toUpperCase(), domain: 'app.example.com', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: NOW, order: 0, sameSite: 'default', ...extra })
 
 t.test('jar: path-match (RFC 6265 §5.1.4)', async (t) => {
   const c = stored('a', { path: '/shop' })

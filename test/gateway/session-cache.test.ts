@@ -6,7 +6,7 @@ const T0 = 1_800_000_000_000
 const TOUCH = 1_000
 
 function session (id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return { id, created: T0, lastSeen: T0, absoluteExpiry: T0 + 3_600_000, user: undefined, movedTo: undefined, cookies: [], ...extra }
+  return { id, created: T0, lastSeen: T0, absoluteExpiry: T0 + 3_600_000, user: undefined, movedTo: undefined, rotatedAt: 0, cookies: [], ...extra }
 }
 
 function liveCache (maxBytes = 1 << 20) {
@@ -72,7 +72,7 @@ t.test('a regenerated id (grace period only) is not kept', async (t) => {
 })
 
 t.test('the byte bound evicts the least recently used sessions', async (t) => {
-  const big = (id: string): SessionRecord => session(id, { cookies: [{ name: 'n', value: 'x'.repeat(1000), domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0 }] })
+  const big = (id: string): SessionRecord => session(id, { cookies: [{ name: 'n', value: 'x'.repeat(1000), domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0, order: 0, sameSite: 'default' }] })
   const cache = liveCache(4_000)
   for (const id of ['a', 'b', 'c']) cache.put(big(id), cache.ticket())
   t.ok(cache.get('a', T0), 'a used: b is now the least recent')

@@ -8,7 +8,7 @@ import type { JarChange } from '../../gateway/jar.js'
 
 const T0 = 1_800_000_000_000
 const set = (name: string, value: string): JarChange => ({
-  op: 'set', cookie: { name, value, domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0 }
+  op: 'set', cookie: { name, value, domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0, order: 0, sameSite: 'default' }
 })
 
 /** The cached store over the memory store: what the cache adds, without Redis or pub/sub. */

@@ -13,7 +13,7 @@ export const contractTimeouts: StoreTimeouts = { idleMs: 60_000, absoluteMs: 3_6
 const T0 = 1_800_000_000_000
 
 function cookie (name: string, value: string, extra: Partial<JarCookie> = {}): JarCookie {
-  return { name, value, domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0, ...extra }
+  return { name, value, domain: 'app.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: T0, order: 0, sameSite: 'default', ...extra }
 }
 const set = (c: JarCookie): JarChange => ({ op: 'set', cookie: c })
 

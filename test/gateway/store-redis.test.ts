@@ -59,7 +59,7 @@ t.test('every change to a session is announced on the invalidation channel', asy
   await listener.subscribe(invalidationChannel())
   const [id, newId] = [newSessionId(), newSessionId()]
   const now = 1_800_000_000_000
-  const change = { op: 'set' as const, cookie: { name: 'n', value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now } }
+  const change = { op: 'set' as const, cookie: { name: 'n', value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now, order: 0, sameSite: 'default' as const } }
   await store.apply(id, { changes: [change], create: true }, now)
   await store.load(id, now + 1)
   await store.regenerate(id, newId, now + 2)
@@ -88,7 +88,7 @@ t.test('Sentinel failover: writes follow the new master, the session survives', 
   const store = createRedisStore(client, contractTimeouts)
   const id = newSessionId()
   const now = Date.now()
-  const cookie = (name: string) => ({ op: 'set' as const, cookie: { name, value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now } })
+  const cookie = (name: string) => ({ op: 'set' as const, cookie: { name, value: '1', domain: 'a.test', path: '/', hostOnly: true, secure: false, httpOnly: true, expires: 0, created: now, order: 0, sameSite: 'default' as const } })
   await store.apply(id, { changes: [cookie('before')], create: true }, now)
   // Let the replica catch up before promoting it, as a planned failover does.
   const replica = new Redis({ port: sentinel.dataPorts[1], host: '127.0.0.1' })
