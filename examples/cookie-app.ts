@@ -6,8 +6,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
  * gateway tests' fixture. It knows nothing of podside beyond the optional response headers.
  *
  *   GET  /            a page showing who you are
- *   GET  /login?user=alice   sets `user` (+ Podside-Session: regenerate, Podside-Session-User)
- *   GET  /logout      Podside-Session: destroy
+ *   GET  /login?user=alice[&return=/]   sets `user` (+ Podside-Session: regenerate, Podside-Session-User)
+ *   GET  /logout[?return=/]   Podside-Session: destroy
+ *                     both answer JSON, or 303 back to `return` (a local path) when it is given or
+ *                     the request is a browser's page load (Accept: text/html; then back to /)
  *   GET  /set?name=&value=[&path=&max-age=&domain=&secure=1]   sets one cookie
  *   GET  /whoami      JSON: the Cookie header and Podside-Session-Id the app received
  *   GET  /headers     JSON: every request header received
@@ -25,11 +27,16 @@ export function createCookieApp (opts: { name?: string, uploads?: string } = {})
         res.setHeader('set-cookie', [`user=${encodeURIComponent(user)}; Path=/; HttpOnly`, 'theme=dark; Path=/; Max-Age=31536000'])
         res.setHeader('podside-session', 'regenerate')
         res.setHeader('podside-session-user', user)
+        const back = backTo(req, q)
+        if (back !== undefined) return redirect(res, back, `logged in as ${user} on ${name}`)
         return json(res, { loggedIn: user, node: name })
       }
-      case '/logout':
+      case '/logout': {
         res.setHeader('podside-session', 'destroy')
+        const back = backTo(req, q)
+        if (back !== undefined) return redirect(res, back, `logged out on ${name}`)
         return json(res, { loggedOut: true, node: name })
+      }
       case '/set': {
         let line = `${q.get('name') ?? 'c'}=${q.get('value') ?? ''}`
         if (q.has('path')) line += `; Path=${q.get('path')}`
@@ -79,6 +86,18 @@ function userOf (req: IncomingMessage): string | null {
   return m === null ? null : decodeURIComponent(m[1])
 }
 
+/** Where to send the browser back to after login/logout: `return` if it is a local path, else `/` for a page load. */
+function backTo (req: IncomingMessage, q: URLSearchParams): string | undefined {
+  const r = q.get('return')
+  if (r !== null && /^\/(?!\/)[\w\-./?=&%]*$/.test(r)) return r
+  return /\btext\/html\b/.test(req.headers.accept ?? '') ? '/' : undefined
+}
+
+function redirect (res: ServerResponse, location: string, text: string): void {
+  res.writeHead(303, { location, 'content-type': 'text/plain; charset=utf-8' })
+  res.end(`${text}; back to ${location}\n`)
+}
+
 function json (res: ServerResponse, body: unknown): void {
   const text = JSON.stringify(body)
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
@@ -88,6 +107,6 @@ function json (res: ServerResponse, body: unknown): void {
 function page (node: string, user: string | null, upload?: string): string {
   return `<!doctype html><meta charset="utf-8"><title>podside demo</title>
 <h1>Served by ${node}</h1>${upload === undefined ? '' : `\n<p><img src="${upload}" width="64" height="64" alt="an upload"> an upload, served by the file proxies</p>`}
-<p>${user === null ? 'Not logged in. <a href="/login?user=alice">Log in as alice</a>' : `Logged in as <b>${user.replace(/[<&>"]/g, '')}</b>. <a href="/logout">Log out</a>`}</p>
+<p>${user === null ? 'Not logged in. <a href="/login?user=alice&amp;return=/">Log in as alice</a>' : `Logged in as <b>${user.replace(/[<&>"]/g, '')}</b>. <a href="/logout?return=/">Log out</a>`}</p>
 <p>Reload: a load balancer may send you to another node; you stay logged in because the gateway keeps the app's cookies in its shared jar.</p>`
 }

@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadConfig } from '../shared/config.js'
+import { ConfigError, loadConfig } from '../shared/config.js'
 import { createLogger } from '../shared/logger.js'
 import { checkGatewayConfig, gatewaySettings } from '../gateway/settings.js'
 import { createGateway } from '../gateway/server.js'
@@ -17,12 +17,50 @@ import { createCookieApp } from './cookie-app.js'
  * `npm start`: podside on one machine as it runs on many. Two copies of a cookie-based app, each
  * with a gateway and a file proxy beside it, Redis between them (when `redis-server` is on the
  * PATH; otherwise one node on the in-memory store), and a round-robin balancer in front.
+ *
+ * The balancer's port (`PORT`, default 8080) is bound first: a taken port ends the demo with one
+ * line and exit code 2 before anything else starts. Every way out (Ctrl-C, SIGTERM, an error while
+ * starting) stops what was started: the redis-server child is stopped and waited for, and the
+ * temporary uploads folder is removed.
  */
 const logLevel = process.env.PODSIDE_LOG_LEVEL ?? 'warn'
+/** The daemons' logs, less the warnings the banner already explains (one node without Redis, no --secret). */
+const logs = { write (line: string): void { if (!/"msg":"no --(redis|secret)[: ]/.test(line)) process.stdout.write(line) } }
+
+/** What to undo, newest last. Once stopping has begun, whatever is added is undone at once. */
 const stops: Array<() => Promise<void> | void> = []
+/** What must not outlive the process even if it ends without running `stops` in full. */
+const lastResort = { redis: undefined as ChildProcess | undefined, uploads: undefined as string | undefined }
+let stopping = false
+
+function track (stop: () => Promise<void> | void): void {
+  if (stopping) void Promise.resolve().then(stop).catch(() => {})
+  else stops.push(stop)
+}
+
+async function shutdown (code: number, line?: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  if (line !== undefined) process.stderr.write(line + '\n')
+  for (let s = stops.pop(); s !== undefined; s = stops.pop()) {
+    try { await s() } catch { /* the next one still runs */ }
+  }
+  process.exit(code)
+}
+
+process.on('exit', () => {
+  if (lastResort.redis !== undefined && lastResort.redis.exitCode === null && lastResort.redis.signalCode === null) lastResort.redis.kill('SIGKILL')
+  if (lastResort.uploads !== undefined) rmSync(lastResort.uploads, { recursive: true, force: true })
+})
+process.once('SIGINT', () => { void shutdown(0) })
+process.once('SIGTERM', () => { void shutdown(0) })
+process.on('uncaughtException', (err) => { void shutdown(1, `podside demo: stopped on an error: ${String(err.message).replace(/\s*\n\s*/g, ' ')}`) })
 
 async function listenLocal (server: Server, port = 0): Promise<string> {
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, '127.0.0.1', resolve) })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => { server.off('error', reject); resolve() })
+  })
   return `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`
 }
 
@@ -36,68 +74,114 @@ async function freePort (): Promise<number> {
 async function startRedis (): Promise<string | undefined> {
   if (spawnSync('redis-server', ['--version']).error !== undefined) return undefined
   const port = await freePort()
+  if (stopping) return undefined
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-  stops.push(() => { child.kill() })
-  for (let i = 0; i < 100; i++) {
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  child.on('error', () => {})
+  lastResort.redis = child
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    const killer = setTimeout(() => child.kill('SIGKILL'), 3000)
+    await exited
+    clearTimeout(killer)
+  }
+  track(stop)
+  const deadline = Date.now() + 5000
+  while (Date.now() < deadline && !stopping && child.exitCode === null) {
     const up = await new Promise<boolean>((resolve) => { const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true) }); s.on('error', () => resolve(false)) })
     if (up) return `redis://127.0.0.1:${port}`
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  // It did not come up: carry on with one node on the in-memory store.
+  await stop()
   return undefined
 }
 
-const uploads = mkdtempSync(join(tmpdir(), 'podside-demo-uploads-'))
-mkdirSync(join(uploads, 'avatars'))
-const avatar = (color: string): string => `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="${color}"/></svg>\n`
-writeFileSync(join(uploads, 'avatars', 'alice.svg'), avatar('#2a7ae2'))
-stops.push(() => rmSync(uploads, { recursive: true, force: true }))
-
-const redis = await startRedis()
-const nodes = redis === undefined ? 1 : 2
-const secret = 'demo-secret-for-this-machine-only-0123456789'
-const gateways: string[] = []
-const fileproxies: string[] = []
-for (let n = 1; n <= nodes; n++) {
-  const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg' })
-  const appUrl = await listenLocal(app)
-  stops.push(() => { app.closeAllConnections(); app.close() })
-  const common = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', logLevel, ...redis === undefined ? [] : ['--redis', redis]]
-  const gw = createGateway(loadConfig(gatewaySettings, ['--upstream', appUrl, ...common, ...redis === undefined ? [] : ['--secret', secret], '--trust-proxy'], {}, checkGatewayConfig).values,
-    { log: createLogger({ name: `gateway-${n}`, level: logLevel }) })
-  gateways.push((await gw.listen()).url)
-  stops.push(async () => await gw.close())
-  const fp = createFileproxy(loadConfig(fileproxySettings, ['--root', uploads, ...common, '--revalidate', '0'], {}, checkFileproxyConfig).values,
-    { log: createLogger({ name: `fileproxy-${n}`, level: logLevel }) })
-  fileproxies.push((await fp.listen()).url)
-  stops.push(async () => await fp.close())
+function portFromEnv (): number | string {
+  const raw = process.env.PORT ?? '8080'
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > 65535) return `podside demo: PORT=${JSON.stringify(raw)} is not a port number; run it as PORT=8081 npm start (PORT=0 picks a free port)`
+  return Number(raw)
 }
-const balancer = createBalancer(gateways, fileproxies)
-const url = await listenLocal(balancer, Number(process.env.PORT ?? 8080))
-stops.push(() => { balancer.closeAllConnections(); balancer.close() })
 
-process.stdout.write(`
+async function main (): Promise<void> {
+  const port = portFromEnv()
+  if (typeof port === 'string') return await shutdown(2, port)
+
+  // The public port first: a taken port is known before anything is started.
+  const gateways: string[] = []
+  const fileproxies: string[] = []
+  const balancer = createBalancer(gateways, fileproxies)
+  let url: string
+  try {
+    url = await listenLocal(balancer, port)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EADDRINUSE' ? 'is taken' : code === 'EACCES' ? 'needs privileges' : `cannot be used (${(err as Error).message})`
+    return await shutdown(2, `podside demo: port ${port} ${why}; pick another with PORT=, e.g. PORT=${port === 8081 ? 8082 : 8081} npm start (PORT=0 picks a free port)`)
+  }
+  track(async () => {
+    balancer.closeAllConnections()
+    await new Promise((resolve) => balancer.close(resolve))
+  })
+
+  const uploads = mkdtempSync(join(tmpdir(), 'podside-demo-uploads-'))
+  lastResort.uploads = uploads
+  track(() => rmSync(uploads, { recursive: true, force: true }))
+  mkdirSync(join(uploads, 'avatars'))
+  const avatar = (color: string): string => `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="${color}"/></svg>\n`
+  writeFileSync(join(uploads, 'avatars', 'alice.svg'), avatar('#2a7ae2'))
+
+  const redis = await startRedis()
+  const nodes = redis === undefined ? 1 : 2
+  const secret = 'demo-secret-for-this-machine-only-0123456789'
+  const admins: string[] = []
+  for (let n = 1; n <= nodes && !stopping; n++) {
+    const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg' })
+    const appUrl = await listenLocal(app)
+    track(async () => { app.closeAllConnections(); await new Promise((resolve) => app.close(resolve)) })
+    const common = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', logLevel, ...redis === undefined ? [] : ['--redis', redis]]
+    const gwConfig = loadConfig(gatewaySettings, ['--upstream', appUrl, ...common, ...redis === undefined ? [] : ['--secret', secret], '--trust-proxy'], {}, checkGatewayConfig).values
+    const gw = createGateway(gwConfig, { log: createLogger({ name: `gateway-${n}`, level: logLevel, stream: logs }) })
+    track(async () => await gw.close())
+    const g = await gw.listen()
+    const fpConfig = loadConfig(fileproxySettings, ['--root', uploads, ...common, '--revalidate', '0'], {}, checkFileproxyConfig).values
+    const fp = createFileproxy(fpConfig, { log: createLogger({ name: `fileproxy-${n}`, level: logLevel, stream: logs }) })
+    track(async () => await fp.close())
+    const f = await fp.listen()
+    gateways.push(g.url)
+    fileproxies.push(f.url)
+    admins.push(`  node-${n}    gateway admin ${g.adminUrl} (/metrics, /v1/sessions/<id>)   file proxy admin ${f.adminUrl}`)
+  }
+  if (stopping) return
+
+  const fpAdmin = admins.length > 0 ? (/file proxy admin (\S+)/.exec(admins[0]) as RegExpExecArray)[1] : ''
+  const purge = redis === undefined
+    ? `curl -s -X POST --data-binary /avatars/alice.svg ${fpAdmin}/v1/purge`
+    : `npx podside purge --redis ${redis} /avatars/alice.svg`
+  process.stdout.write(`
 podside demo: ${nodes === 2 ? 'two nodes sharing sessions and purges through Redis' : 'one node on the in-memory store (redis-server is not on the PATH; install it to see two nodes)'}
 
   Open      ${url}/
-  Log in    ${url}/login?user=alice      then reload: the balancer alternates between nodes
-            (the page says which served it) and you stay logged in.
+  Log in    ${url}/login?user=alice      brings you back to the page; reload it: the balancer
+            alternates between nodes (the page says which served it) and you stay logged in.
   Look      ${url}/whoami                the Cookie header the app receives, rebuilt from the jar
   Upload    ${url}/uploads/avatars/alice.svg   served from the file proxies' memory
+  Hash URL  npx podside url --admin ${fpAdmin} /avatars/alice.svg
+            prints /avatars/alice.svg?v=<hash>: open ${url}/uploads/avatars/alice.svg?v=<hash>,
+            cacheable forever (Cache-Control: immutable); a changed file gets a new hash.
   Change it echo '${avatar('#e24a2a').trim()}' > ${join(uploads, 'avatars', 'alice.svg')}
             it stays cached until you purge it:
-  Purge     ${redis === undefined ? `curl -X POST ${fileproxies[0].replace(/:\d+$/, ':<admin port>')}/v1/purge -d /avatars/alice.svg` : `npx podside purge --redis ${redis} /avatars/alice.svg`}
+  Purge     ${purge}
+${redis === undefined ? '            (one node without Redis: the purge goes to its admin listener)\n' : ''}
+  Admin listeners (loopback only):
+${admins.join('\n')}
 
 Ctrl-C stops everything this started.
 `)
-
-let stopping = false
-const stop = (): void => {
-  if (stopping) return
-  stopping = true
-  void (async () => {
-    for (const s of stops.reverse()) await s()
-    process.exit(0)
-  })()
 }
-process.once('SIGINT', stop)
-process.once('SIGTERM', stop)
+
+main().catch((err: unknown) => {
+  if (stopping) return
+  const message = err instanceof ConfigError ? `invalid setting: ${err.problems.join('; ')}` : (err as Error)?.message ?? String(err)
+  void shutdown(1, `podside demo: could not start: ${message.replace(/\s*\n\s*/g, ' ')}`)
+})
