@@ -88,7 +88,7 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
     ...common,
     metrics,
     cookieSecure: config.cookieSecure,
-    cookieSameSite: config.cookieSameSite,
+    cookieSameSite: config.cookieSamesite,
     passthrough: new Set(config.passthroughCookies),
     appSessionCookies: new Set(config.appSessionCookies),
     onAppSessionRotation: createResetWatch({

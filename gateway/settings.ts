@@ -20,7 +20,7 @@ export const gatewaySettings = {
   absoluteTimeout: duration('no session or jar cookie outlives this', { default: 30 * DAY }), // 30 d
   appSessionCookies: list('the app\'s own session cookies: when the app replaces one the request carried (a login), the gateway regenerates its id too; empty = off',
     { default: ['PHPSESSID', 'JSESSIONID', 'ASP.NET_SessionId', 'connect.sid', 'laravel_session', '_session_id', 'sessionid'], allowEmpty: true }),
-  cookieSameSite: oneOf(['lax', 'strict', 'none'] as const, 'SameSite of the session cookie (none implies Secure)', { default: 'lax' }),
+  cookieSamesite: oneOf(['lax', 'strict', 'none'] as const, 'SameSite of the session cookie (none implies Secure)', { default: 'lax' }),
   passthroughCookies: list('cookie names relayed to the browser as the app set them (e.g. XSRF-TOKEN)', { default: [] }),
   trustProxy: boolean('believe X-Forwarded-For/-Proto/-Host sent by the client (only behind your own proxy)', { default: false }),
   redisTimeout: commonSettings.redisTimeout,

@@ -107,3 +107,33 @@ t.test('jar: longer paths first, then older first (RFC 6265 §5.4 step 2)', asyn
   const jar = [stored('root2', { created: NOW + 2 }), stored('deep', { path: '/a/b' }), stored('root1', { created: NOW + 1 }), stored('mid', { path: '/a' })]
   t.equal(jarCookieHeader(jar, url('/a/b/c'), NOW).header, 'deep=DEEP; mid=MID; root1=ROOT1; root2=ROOT2')
 })
+
+t.test('jar: cookies of one answer keep the order of its Set-Cookie lines (cookie-session: sess, then sess.sig)', async (t) => {
+  const c = capture(['sess=' + 'x'.repeat(100), 'sess.sig=' + 'y'.repeat(27)])
+  const jar = c.changes.map((ch) => ch.op === 'set' ? ch.cookie : undefined).filter((x) => x !== undefined).reverse()
+  t.same(jar.map((x) => x.order), [1, 0])
+  t.match(jarCookieHeader(jar, url(), NOW).header, /^sess=x+; sess\.sig=y+$/)
+})
+
+t.test('jar: SameSite is kept from the Set-Cookie line; none given is "default"', async (t) => {
+  t.equal(only(['a=1; SameSite=Strict']).sameSite, 'strict')
+  t.equal(only(['a=1; samesite=lax']).sameSite, 'lax')
+  t.equal(only(['a=1; SameSite=None; Secure'], url('/', 'app.example.com', true)).sameSite, 'none')
+  t.equal(only(['a=1']).sameSite, 'default')
+  t.equal(only(['a=1; SameSite=bogus']).sameSite, 'default')
+})
+
+t.test('jar: SameSite=None without Secure is refused, as browsers do', async (t) => {
+  t.same(capture(['a=1; SameSite=None']).refused, [{ name: 'a', reason: 'SameSite=None without Secure' }])
+})
+
+t.test('jar: on a cross-site request Strict is left out, Lax only on a safe top-level navigation (RFC 6265bis §5.8.3)', async (t) => {
+  const strict = stored('s', { sameSite: 'strict' })
+  const lax = stored('l', { sameSite: 'lax' })
+  const none = stored('n', { sameSite: 'none' })
+  const unset = stored('d', { sameSite: 'default' })
+  for (const c of [strict, lax, none, unset]) t.ok(matches(c, url(), NOW, 'same-site'), `${c.sameSite} same-site`)
+  t.same([strict, lax, none, unset].map((c) => matches(c, url(), NOW, 'cross-site-navigation')), [false, true, true, true])
+  t.same([strict, lax, none, unset].map((c) => matches(c, url(), NOW, 'cross-site')), [false, false, true, false])
+  t.equal(jarCookieHeader([strict, lax, none], url(), NOW, 'cross-site').header, 'n=N')
+})

@@ -57,3 +57,9 @@ t.test('regression: a MAC spelled with other unused trailing bits does not verif
   const accepted = [...alphabet].filter((ch) => s.verify(v.slice(0, -1) + ch) !== undefined)
   t.same(accepted, [v.slice(-1)])
 })
+
+t.test('--cookie-samesite sets the session cookie\'s SameSite; none implies Secure', async (t) => {
+  t.equal(sessionSetCookie('v', { name: 'p', secure: false, sameSite: 'strict' }), 'p=v; Path=/; HttpOnly; SameSite=Strict')
+  t.equal(sessionSetCookie('v', { name: 'p', secure: false, sameSite: 'none' }), 'p=v; Path=/; HttpOnly; SameSite=None; Secure')
+  t.equal(expiredSessionCookie({ name: 'p', secure: true, sameSite: 'none' }), 'p=; Path=/; HttpOnly; SameSite=None; Max-Age=0; Secure')
+})

@@ -152,4 +152,51 @@ export function storeContract (t: Test, make: () => Promise<SessionStore>): void
     t.equal(rec?.cookies.length, contractTimeouts.maxCookies)
     t.equal(rec?.cookies.find((c) => c.name === 'c0')?.value, '2')
   })
+
+  t.test('a new session keeps exactly maxCookies cookies when one answer brings more', async (t) => {
+    const id = newSessionId()
+    const many = Array.from({ length: contractTimeouts.maxCookies + 5 }, (_, i) => set(cookie(`c${i}`, '1')))
+    const r = await store.apply(id, { changes: many, create: true, user: 'dave' }, T0)
+    t.match(r, { status: 'applied', refused: 5 })
+    t.equal((await store.load(id, T0 + 1))?.cookies.length, contractTimeouts.maxCookies)
+  })
+
+  t.test('the jar stops being persistent once its last persistent cookie is deleted or replaced', async (t) => {
+    const id = newSessionId()
+    const remember = T0 + 10 * contractTimeouts.idleMs
+    t.match(await store.apply(id, { changes: [set(cookie('sid', '1')), set(cookie('remember', '1', { expires: remember }))], create: true }, T0),
+      { persistent: true })
+    t.match(await store.apply(id, { changes: [{ op: 'delete', domain: 'app.test', path: '/', name: 'remember' }], create: false }, T0 + 1),
+      { status: 'applied', persistent: false }, 'logout deleted the persistent cookie')
+    t.match(await store.apply(id, { changes: [set(cookie('remember', '2', { expires: remember }))], create: false }, T0 + 2), { persistent: true })
+    t.match(await store.apply(id, { changes: [set(cookie('remember', '3'))], create: false }, T0 + 3),
+      { persistent: false }, 'replaced by a session-only cookie')
+  })
+
+  t.test('SameSite and the order within one answer load back; a replaced cookie keeps its place', async (t) => {
+    const id = newSessionId()
+    const long = 'v'.repeat(100) // past 64 bytes Redis stops keeping a hash in insertion order
+    const changes = ['z', 'y', 'x', 'w'].map((name, order) => set(cookie(name, long, { order, sameSite: (['strict', 'lax', 'none', 'default'] as const)[order] })))
+    await store.apply(id, { changes, create: true }, T0)
+    const first = new Map((await store.load(id, T0 + 1))?.cookies.map((c) => [c.name, c]))
+    t.same(['z', 'y', 'x', 'w'].map((n) => first.get(n)?.sameSite), ['strict', 'lax', 'none', 'default'])
+    await store.apply(id, { changes: [set(cookie('y', 'new', { created: T0 + 5, order: 0 }))], create: false }, T0 + 5)
+    const rec = await store.load(id, T0 + 6)
+    const byName = new Map(rec?.cookies.map((c) => [c.name, c]))
+    t.same(['z', 'y', 'x', 'w'].map((n) => byName.get(n)?.order), [0, 1, 2, 3])
+    t.same(byName.get('y'), cookie('y', 'new', { created: T0, order: 1, sameSite: 'default' }), 'value and attributes new, creation and place kept')
+  })
+
+  t.test('the time the app last rotated its session cookie is kept, also across a regenerate', async (t) => {
+    const a = newSessionId()
+    const b = newSessionId()
+    await store.apply(a, { changes: [set(cookie('PHPSESSID', '1'))], create: true }, T0)
+    t.equal((await store.load(a, T0 + 1))?.rotatedAt, 0)
+    await store.regenerate(a, b, T0 + 2)
+    await store.apply(b, { changes: [set(cookie('PHPSESSID', '2'))], create: false, rotatedAt: T0 + 2 }, T0 + 2)
+    t.equal((await store.load(b, T0 + 3))?.rotatedAt, T0 + 2)
+    const c = newSessionId()
+    await store.regenerate(b, c, T0 + 4)
+    t.equal((await store.load(c, T0 + 5))?.rotatedAt, T0 + 2)
+  })
 }
