@@ -1,7 +1,7 @@
 import type { AdminRoute } from '../shared/admin-server.js'
 import { sendJson } from '../shared/admin-server.js'
 import { sendError } from '../shared/error-response.js'
-import { MethodNotAllowed, NotFound } from './errors.js'
+import { BadRequest, MethodNotAllowed, NotFound } from './errors.js'
 import { SESSION_ID } from './session-cookie.js'
 import type { SessionRecord, SessionStore } from './store.js'
 
@@ -21,7 +21,7 @@ export function sessionRoutes (store: SessionStore, clock: () => number): AdminR
     }
     try {
       if (session !== null) {
-        const id = decodeURIComponent(session[1])
+        const id = decodePart(session[1])
         const rec = SESSION_ID.test(id) ? await store.inspect(id, clock()) : undefined
         if (req.method === 'DELETE') {
           if (rec !== undefined) await store.destroy(id)
@@ -33,7 +33,7 @@ export function sessionRoutes (store: SessionStore, clock: () => number): AdminR
         }
         return true
       }
-      const name = decodeURIComponent((user as RegExpExecArray)[1])
+      const name = decodePart((user as RegExpExecArray)[1])
       if (req.method === 'DELETE') {
         await store.destroyUser(name, clock())
         res.writeHead(204).end()
@@ -63,5 +63,14 @@ function describe (rec: SessionRecord) {
       secure: c.secure,
       httpOnly: c.httpOnly
     }))
+  }
+}
+
+/** A path segment's percent-decoding; a malformed one is the client's error (400), not ours. */
+function decodePart (part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    throw new BadRequest('malformed percent-encoding in the path')
   }
 }

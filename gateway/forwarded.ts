@@ -13,6 +13,8 @@ export interface ClientView {
   forwardedFor: string
   /** Whether the browser made this request from another site (which of the jar's cookies it gets). */
   site: SiteContext
+  /** `--trust-proxy`: the client is the operator's proxy, whose forwarding fields reach the app. */
+  trusted: boolean
 }
 
 const first = (v: string | string[] | undefined): string | undefined =>
@@ -33,6 +35,7 @@ export function clientView (req: IncomingMessage, trustProxy: boolean): ClientVi
   return {
     url,
     site: siteContext(req.headers, req.method, url),
+    trusted: trustProxy,
     proto,
     host,
     forwardedFor: prior === undefined || prior === '' ? peer : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${peer}`

@@ -67,12 +67,13 @@ export function createHandler (deps: HandlerDeps) {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
         const browserHead = (outcome: CommitResult): Head => {
           state = outcome.state
+          if (outcome.replaced !== undefined) retireAfterAnswer(deps, outcome.replaced, log)
           return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
         }
         // Most answers carry nothing for the jar: their head goes out at once. Otherwise the jar
         // is stored before the browser sees anything, so a redirect to another node sees it.
         if (!storeUp || !commitNeeded(appHeaders)) return browserHead({ setCookies: [], state })
-        return deps.commit(session, appHeaders, view, parts.cookie, now, log).then(browserHead)
+        return deps.commit(session, appHeaders, view, { cookie: parts.cookie, stale: loaded.stale }, now, log).then(browserHead)
       })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
@@ -82,6 +83,16 @@ export function createHandler (deps: HandlerDeps) {
       sendError(res, err, { retryAfterSeconds: deps.retryAfterSeconds })
     }
   }
+}
+
+/**
+ * Once the regenerate's head has been handed out (the turn after it is written), requests with the
+ * old id are no longer in flight. A failure only leaves the old id its grace period.
+ */
+function retireAfterAnswer (deps: HandlerDeps, oldId: string, log: Logger): void {
+  setImmediate(() => {
+    deps.store.retire(oldId).catch((err: unknown) => { log.warn({ err }, 'could not retire the replaced session id') })
+  })
 }
 
 function pathOf (url: string | undefined): string {

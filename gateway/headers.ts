@@ -15,6 +15,21 @@ const PODSIDE_RESPONSE_FIELDS = new Set(['podside-session', 'podside-session-use
 
 const NONE: ReadonlySet<string> = new Set()
 
+/**
+ * Whether a client's field would speak in podside's name or in the name of a proxy the app trusts:
+ * the whole `Podside-` family, any spelling of a field the gateway sets (PHP, WSGI and Rack read
+ * `X_Forwarded_For` as `X-Forwarded-For`, as nginx's default of dropping underscored names
+ * acknowledges), and, from a client not behind `--trust-proxy`, every forwarding field (Rack
+ * believes `X-Forwarded-Ssl` before `X-Forwarded-Proto`), as Envoy and Traefik strip them.
+ */
+function spokenForPodside (name: string, trusted: boolean): boolean {
+  const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
+  if (dashed.startsWith('podside-')) return true
+  const forwarding = dashed.startsWith('x-forwarded-') || dashed === 'forwarded' || dashed === 'x-real-ip'
+  if (dashed !== name && (forwarding || GATEWAY_REQUEST_FIELDS.has(dashed))) return true
+  return forwarding && !trusted
+}
+
 /** Field names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
 function connectionTokens (value: string | string[] | undefined): ReadonlySet<string> {
   // The usual values name no other field (keep-alive is hop-by-hop already): no Set to build.
@@ -42,7 +57,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, parts: UpstreamReq
   const out: string[] = []
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase()
-    if (HOP_BY_HOP.has(name) || GATEWAY_REQUEST_FIELDS.has(name) || listed.has(name)) continue
+    if (HOP_BY_HOP.has(name) || GATEWAY_REQUEST_FIELDS.has(name) || listed.has(name) || spokenForPodside(name, parts.view.trusted)) continue
     out.push(raw[i], raw[i + 1])
   }
   if (parts.cookie !== '') out.push('cookie', parts.cookie)

@@ -168,7 +168,21 @@ class Exchange implements Dispatcher.DispatchHandler {
   private fail (err: unknown): void {
     if (this.settled) return
     this.settled = true
-    if (this.headSent) { this.res.destroy(); this.resolve() } else this.reject(err)
+    if (this.headSent) { this.cut(); this.resolve() } else this.reject(err)
+  }
+
+  /**
+   * The app failed after the browser's head was decided: the head and the bytes so far go out,
+   * then the connection ends without the body's end (short of its Content-Length, or without the
+   * last chunk), so the browser sees the app's status and an incomplete answer, never a whole one.
+   */
+  private cut (): void {
+    if (this.res.destroyed) return
+    if (this.corked) { this.corked = false; this.res.uncork() }
+    this.res.flushHeaders()
+    const socket = this.res.socket
+    if (socket === null) this.res.destroy()
+    else socket.destroySoon()
   }
 }
 

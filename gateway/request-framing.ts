@@ -9,10 +9,20 @@ import { BadRequest } from './errors.js'
  * close; forwarding it would let the app and the gateway disagree on where the next request starts.
  */
 export function checkFraming (req: IncomingMessage): void {
+  // RFC 9112 §3.2: a request with more than one Host field MUST be answered 400.
+  if (hostFields(req.rawHeaders) > 1) throw new BadRequest('more than one Host header')
+  // `OPTIONS *` asks about the server itself (RFC 9110 §9.3.7): nothing the app can answer.
+  if (req.url === '*') throw new BadRequest('asterisk-form request target')
   const te = req.headers['transfer-encoding']
   if (te === undefined) return
   const codings = te.split(',').map((c) => c.trim().toLowerCase())
   if (codings[codings.length - 1] !== 'chunked' || codings.slice(0, -1).includes('chunked')) {
     throw new BadRequest('Transfer-Encoding must end in chunked')
   }
+}
+
+function hostFields (raw: readonly string[]): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') n++
+  return n
 }

@@ -15,6 +15,16 @@ export interface CommitResult {
   /** `Set-Cookie` lines for the browser: relayed passthrough cookies and our own cookie. */
   setCookies: string[]
   state: SessionState
+  /** The id this answer regenerated away: retired once the answer went out (`SessionStore.retire`). */
+  replaced?: string
+}
+
+/** What the commit needs to know of the request besides its session. */
+export interface CommitRequest {
+  /** The Cookie header the app received, to tell when it replaced its session cookie. */
+  cookie: string
+  /** See `LoadedSession.stale`. */
+  stale: boolean
 }
 
 export interface CommitDeps {
@@ -47,11 +57,10 @@ export function commitNeeded (headers: IncomingHttpHeaders): boolean {
  * another node must see it). Throws GW_ERR_STORE_UNAVAILABLE when the store cannot be written.
  */
 export function createSessionCommitter (deps: CommitDeps) {
-  /** `sentCookie`: the Cookie header the app received, to tell when it replaced its session cookie. */
-  return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, sentCookie: string,
+  return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, request: CommitRequest,
     now: number, log: Logger): Promise<CommitResult> {
     try {
-      return await commitToStore(session, headers, view, sentCookie, now, log)
+      return await commitToStore(session, headers, view, request, now, log)
     } catch (err) {
       if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
       log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
@@ -59,7 +68,7 @@ export function createSessionCommitter (deps: CommitDeps) {
     }
   }
 
-  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, sentCookie: string,
+  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, request: CommitRequest,
     now: number, log: Logger): Promise<CommitResult> {
     const capture = captureSetCookies(setCookieLines(headers['set-cookie']), view.url,
       { passthrough: deps.passthrough, maxCookieBytes: deps.maxCookieBytes, now })
@@ -72,6 +81,12 @@ export function createSessionCommitter (deps: CommitDeps) {
       secure: deps.cookieSecure === 'always' || (deps.cookieSecure === 'auto' && view.url.secure)
     }
     const setCookies = capture.relayed
+    if (request.stale) {
+      // Neither the old session (replaced) nor a new one (its cookie would log the browser out of
+      // the new id it holds): the browser keeps what it has.
+      if (capture.changes.length > 0 || directive !== undefined) log.info('request with a replaced session id: its session changes were dropped')
+      return { setCookies, state: 'none' }
+    }
 
     if (directive === 'destroy') {
       if (session !== undefined) await deps.store.destroy(session.id)
@@ -84,14 +99,15 @@ export function createSessionCommitter (deps: CommitDeps) {
     let id = session?.movedTo ?? session?.id
     let state: SessionState = session === undefined ? 'none' : 'loaded'
     let issue = false
-    const rotated = rotatedAppSessionCookie(capture.changes, sentCookie, deps.appSessionCookies)
+    let replaced: string | undefined
+    const rotated = rotatedAppSessionCookie(capture.changes, request.cookie, deps.appSessionCookies)
     if (rotated !== undefined) deps.onAppSessionRotation(rotated, session?.rotatedAt ?? 0, now)
     // The app regenerated its session id (its login): ours follows, or a planted cookie would ride along.
     if ((directive === 'regenerate' || rotated !== undefined) && id !== undefined) {
       const newId = newSessionId()
-      if (await deps.store.regenerate(id, newId, now)) { id = newId; state = 'regenerated'; issue = true }
+      if (await deps.store.regenerate(id, newId, now)) { replaced = id; id = newId; state = 'regenerated'; issue = true }
     }
-    if (capture.changes.length === 0 && validUser === undefined && !issue) return { setCookies, state }
+    if (capture.changes.length === 0 && validUser === undefined && !issue) return { setCookies, state, replaced }
 
     const create = id === undefined
     if (id === undefined) id = newSessionId()
@@ -111,6 +127,6 @@ export function createSessionCommitter (deps: CommitDeps) {
       const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
       setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))
     }
-    return { setCookies, state }
+    return { setCookies, state, replaced }
   }
 }

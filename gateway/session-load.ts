@@ -12,6 +12,11 @@ export interface LoadedSession {
   session: SessionRecord | undefined
   /** False when the store failed and `--store-failure open` let the request go on without it. */
   storeUp: boolean
+  /**
+   * The cookie's id was replaced by a regenerate whose answer had gone out before this request
+   * came: it is not in flight, so it gets no session, and its answer changes none.
+   */
+  stale: boolean
 }
 
 export interface SessionLoadDeps {
@@ -29,19 +34,22 @@ export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, 
   const browser = readBrowserCookies(req.headers.cookie, deps.cookieName)
   if (browser.ambiguous) log.warn('two different session cookies in one request (cookie tossing?): no session')
   const id = browser.sessionValue === undefined ? undefined : deps.signer.verify(browser.sessionValue)
-  if (id === undefined) return { browser, session: undefined, storeUp: true }
+  if (id === undefined) return { browser, session: undefined, storeUp: true, stale: false }
   try {
-    return { browser, session: await deps.store.load(id, now), storeUp: true }
+    const session = await deps.store.load(id, now)
+    if (session?.retired === true) return { browser, session: undefined, storeUp: true, stale: true }
+    return { browser, session, storeUp: true, stale: false }
   } catch (err) {
     if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
     log.warn({ err }, 'store unreachable: proxying without the jar (--store-failure open)')
-    return { browser, session: undefined, storeUp: false }
+    return { browser, session: undefined, storeUp: false, stale: false }
   }
 }
 
 /**
  * What the app's request carries from the session: the Cookie header rebuilt from the jar (plus the
- * browser's own cookies) and the session id (the new one, during a regenerate's grace period).
+ * browser's own cookies) and the session id (the new one, for a request in flight during a
+ * regenerate).
  */
 export function appRequestParts (loaded: LoadedSession, view: ClientView, now: number): UpstreamRequestParts {
   const { browser, session } = loaded

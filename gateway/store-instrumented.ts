@@ -3,7 +3,7 @@ import type { GatewayMetrics } from './metrics.js'
 import type { SessionStore } from './store.js'
 
 type Op = Exclude<keyof SessionStore, 'kind' | 'close'>
-const OPS: Op[] = ['load', 'apply', 'regenerate', 'destroy', 'inspect', 'userSessions', 'destroyUser', 'ping']
+const OPS: Op[] = ['load', 'apply', 'regenerate', 'retire', 'destroy', 'inspect', 'userSessions', 'destroyUser', 'ping']
 
 /**
  * The store as the gateway uses it: every call timed, every failure counted and turned into

@@ -11,6 +11,7 @@ interface Entry {
   movedTo: string | undefined
   /** Until when a regenerated entry still answers. */
   graceUntil: number
+  retired: boolean
   maxPersistent: number
   rotatedAt: number
   cookies: Map<string, JarCookie>
@@ -54,6 +55,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       absoluteExpiry: e.absoluteExpiry,
       user: e.user,
       movedTo: e.movedTo,
+      retired: e.retired,
       rotatedAt: e.rotatedAt,
       cookies: [...e.cookies.values()].map((c) => ({ ...c }))
     }
@@ -91,7 +93,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       if (e?.movedTo !== undefined) { id = e.movedTo; e = live(id, now) }
       if (e === undefined) {
         if (!input.create) return { status: 'gone' }
-        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, maxPersistent: 0, rotatedAt: 0, cookies: new Map() }
+        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, retired: false, maxPersistent: 0, rotatedAt: 0, cookies: new Map() }
         sessions.set(id, e)
       }
       let refused = 0
@@ -128,6 +130,10 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       e.graceUntil = now + t.graceMs
       if (e.user !== undefined) { users.get(e.user)?.delete(oldId); users.get(e.user)?.add(newId) }
       return true
+    },
+    async retire (oldId) {
+      const e = sessions.get(oldId)
+      if (e?.movedTo !== undefined) e.retired = true
     },
     async destroy (id) {
       const e = destroyOne(id)

@@ -3,8 +3,9 @@
  * the session id as its hash tag, so each runs atomically on one Cluster slot.
  *
  * Hash fields: `_c` created, `_s` last seen, `_a` absolute expiry, `_x` latest persistent cookie
- * expiry, `_u` user, `_r` id that replaced this one (regenerate) and `_g` until when it still
- * answers, `_o` when the app last replaced its own session cookie; `c:<domain>;<path>;<name>` one
+ * expiry, `_u` user, `_r` id that replaced this one (regenerate), `_g` until when it still answers
+ * and `_d` once the regenerate's answer went out, `_o` when the app last replaced its own
+ * session cookie, `_v` a version counted up by every answer's write; `c:<domain>;<path>;<name>` one
  * cookie each, as JSON [name, value, domain, path, flags, expires, created, order]
  * (expires 0 = session-only; order: its line in the answer that created it).
  *
@@ -60,7 +61,7 @@ return h
 export const APPLY = `
 local key = KEYS[1]
 local now, idle, absMs, maxCookies = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
-local META = {'_c', '_a', '_x', '_r', '_u', '_s', '_g', '_o'}
+local META = {'_c', '_a', '_x', '_r', '_u', '_s', '_g', '_o', '_v', '_d'}
 local meta = redis.call('HMGET', key, unpack(META))
 if not meta[1] then
   if ARGV[4] ~= '1' then return {'gone'} end
@@ -115,24 +116,38 @@ local previous = meta[5] or ''
 if ARGV[5] ~= '' then redis.call('HSET', key, '_u', ARGV[5]) end
 if ARGV[8] ~= '' then redis.call('HSET', key, '_o', ARGV[8]) end
 redis.call('HSET', key, '_s', now, '_x', x)
+-- A regenerate copying this session meanwhile sees the version move and copies again.
+redis.call('HINCRBY', key, '_v', 1)
 redis.call('PEXPIRE', key, math.max(1, math.min(a, math.max(now + idle, x)) - now))
 redis.call('PUBLISH', ARGV[7], KEYS[1])
 return {'ok', tostring(a), tostring(x), previous, refused}
 `
 
-/** KEYS[1] old session. ARGV newId, now, graceMs, channel. Marks it moved and returns its hash, or nil. */
+/**
+ * KEYS[1] old session. ARGV newId, now, graceMs, channel, version. Marks it moved to newId, whose
+ * copy was written first, if it is still at the version that was copied. Returns 'ok', 'changed'
+ * (an answer wrote to it meanwhile: copy again) or nil (gone, ended or already moved).
+ */
 export const MARK_MOVED = `
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return false end
-for i = 1, #h, 2 do
-  if h[i] == '_r' then return false end
-  if h[i] == '_a' and tonumber(h[i + 1]) <= tonumber(ARGV[2]) then return false end
-end
+local m = redis.call('HMGET', KEYS[1], '_a', '_r', '_v')
+if not m[1] or m[2] or tonumber(m[1]) <= tonumber(ARGV[2]) then return false end
+if (m[3] or '0') ~= ARGV[5] then return 'changed' end
 redis.call('HSET', KEYS[1], '_r', ARGV[1], '_g', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 or ttl > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 redis.call('PUBLISH', ARGV[4], KEYS[1])
-return h
+return 'ok'
+`
+
+/**
+ * KEYS[1] moved session. ARGV channel. The regenerate's answer went out: from now on a request
+ * with the old id is not in flight, and gets no session.
+ */
+export const RETIRE = `
+if redis.call('HEXISTS', KEYS[1], '_r') == 0 then return 0 end
+redis.call('HSET', KEYS[1], '_d', 1)
+redis.call('PUBLISH', ARGV[1], KEYS[1])
+return 1
 `
 
 /** KEYS[1] new session. ARGV now, idleMs, then field/value pairs. Writes a regenerated copy. */
@@ -147,13 +162,6 @@ for i = 3, #ARGV, 2 do
 end
 redis.call('HSET', KEYS[1], '_s', now)
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(a, math.max(now + idle, x)) - now))
-return 1
-`
-
-/** KEYS[1] moved session. ARGV channel. Undoes MARK_MOVED when writing the copy failed. */
-export const UNMARK_MOVED = `
-redis.call('HDEL', KEYS[1], '_r', '_g')
-redis.call('PUBLISH', ARGV[1], KEYS[1])
 return 1
 `
 

@@ -1,15 +1,15 @@
 import type { RedisClient } from '../shared/redis-client.js'
 import { cookieKey, type JarCookie, type SameSite } from './jar.js'
-import { APPLY, DESTROY, LOAD, MARK_MOVED, UNMARK_MOVED, WRITE_COPY } from './store-redis-scripts.js'
+import { APPLY, DESTROY, LOAD, MARK_MOVED, RETIRE, WRITE_COPY } from './store-redis-scripts.js'
 import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeouts } from './store.js'
 
 type Reply = string | number | null | Reply[]
 interface Scripts {
   podsideLoad (key: string, now: number, idle: number, touch: number, touchEvery: number): Promise<string[] | null>
   podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
-  podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string): Promise<string[] | null>
+  podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string, version: string): Promise<'ok' | 'changed' | null>
   podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
-  podsideUnmarkMoved (key: string, channel: string): Promise<number>
+  podsideRetire (key: string, channel: string): Promise<number>
   podsideDestroy (key: string, channel: string): Promise<[string, string, number]>
 }
 
@@ -32,6 +32,10 @@ export function idOfSessionKey (key: string): string | undefined {
 }
 
 const DEFAULT_PREFIX = 'podside:'
+/** A regenerate copies again when an answer wrote to the session meanwhile; this many times at most. */
+const REGENERATE_ATTEMPTS = 5
+/** Bookkeeping of the old id that its copy does not take over. */
+const NOT_COPIED = new Set(['_r', '_g', '_d', '_s', '_v'])
 
 /**
  * Sessions in Redis (standalone, Sentinel or Cluster). One hash per session, keyed
@@ -48,7 +52,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
   client.defineCommand('podsideApply', { numberOfKeys: 1, lua: APPLY })
   client.defineCommand('podsideMarkMoved', { numberOfKeys: 1, lua: MARK_MOVED })
   client.defineCommand('podsideWriteCopy', { numberOfKeys: 1, lua: WRITE_COPY })
-  client.defineCommand('podsideUnmarkMoved', { numberOfKeys: 1, lua: UNMARK_MOVED })
+  client.defineCommand('podsideRetire', { numberOfKeys: 1, lua: RETIRE })
   client.defineCommand('podsideDestroy', { numberOfKeys: 1, lua: DESTROY })
   const redis = client as unknown as RedisClient & Scripts
 
@@ -100,27 +104,31 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     },
 
     async regenerate (oldId, newId, now) {
-      const flat = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs, channel)
-      if (flat === null) return false
-      const fields: string[] = []
-      let user = ''
-      for (let i = 0; i < flat.length; i += 2) {
-        if (flat[i] === '_u') user = flat[i + 1]
-        if (flat[i] !== '_r' && flat[i] !== '_g' && flat[i] !== '_s') fields.push(flat[i], flat[i + 1])
-      }
-      try {
+      // The copy is written before the old id is marked, so an answer that finds the old id moved
+      // always finds the new one; an answer that wrote to the old id in between moves its version,
+      // and the copy is made again (the keys may be on two Cluster slots: no one script can do both).
+      for (let attempt = 0; attempt < REGENERATE_ATTEMPTS; attempt++) {
+        const flat = await redis.hgetall(sessionKey(oldId))
+        if (flat._a === undefined || flat._r !== undefined || Number(flat._a) <= now) break
+        const fields: string[] = []
+        for (const [field, value] of Object.entries(flat)) if (!NOT_COPIED.has(field)) fields.push(field, value)
         await redis.podsideWriteCopy(sessionKey(newId), now, t.idleMs, ...fields)
-      } catch (err) {
-        // Never lose a session Redis still holds: put the old id back in service.
-        await redis.podsideUnmarkMoved(sessionKey(oldId), channel).catch(() => {})
-        throw err
+        const marked = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs, channel, flat._v ?? '0')
+        if (marked === 'changed') continue
+        if (marked === null) break
+        if (flat._u !== undefined) {
+          await redis.sadd(userKey(flat._u), newId)
+          await redis.srem(userKey(flat._u), oldId)
+          await redis.pexpire(userKey(flat._u), t.absoluteMs)
+        }
+        return true
       }
-      if (user !== '') {
-        await redis.sadd(userKey(user), newId)
-        await redis.srem(userKey(user), oldId)
-        await redis.pexpire(userKey(user), t.absoluteMs)
-      }
-      return true
+      await redis.del(sessionKey(newId))
+      return false
+    },
+
+    async retire (oldId) {
+      await redis.podsideRetire(sessionKey(oldId), channel)
     },
 
     async destroy (id) {
@@ -156,7 +164,7 @@ function sameSiteOf (flags: number): SameSite {
 }
 
 function decode (id: string, flat: string[]): SessionRecord {
-  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, rotatedAt: 0, cookies: [] }
+  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, retired: false, rotatedAt: 0, cookies: [] }
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]
     const value = flat[i + 1]
@@ -174,6 +182,7 @@ function decode (id: string, flat: string[]): SessionRecord {
     else if (field === '_u') rec.user = value
     else if (field === '_r') rec.movedTo = value
     else if (field === '_o') rec.rotatedAt = Number(value)
+    else if (field === '_d') rec.retired = true
   }
   return rec
 }

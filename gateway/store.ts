@@ -11,6 +11,8 @@ export interface SessionRecord {
   cookies: JarCookie[]
   /** Set during the grace period after `regenerate`: the id that replaced this one. */
   movedTo: string | undefined
+  /** The regenerate's answer went out (`retire`): a request loading this id now is not in flight. */
+  retired: boolean
   /** When the app last replaced its own session cookie (epoch ms, 0 = never): `--app-session-cookies`. */
   rotatedAt: number
 }
@@ -67,8 +69,13 @@ export interface SessionStore {
   load (id: string, now: number): Promise<SessionRecord | undefined>
   /** Applies one response's jar changes (and user) in one atomic step. */
   apply (id: string, input: ApplyInput, now: number): Promise<ApplyResult>
-  /** Moves the jar to `newId`; `oldId` keeps answering for `graceMs`. False when `oldId` is unknown. */
+  /**
+   * Moves the jar to `newId`; `oldId` keeps answering for `graceMs`, for requests in flight. False
+   * when `oldId` is unknown. No answer ever finds `oldId` moved and `newId` missing.
+   */
   regenerate (oldId: string, newId: string, now: number): Promise<boolean>
+  /** The regenerate's answer went out: requests loading `oldId` from now on get it `retired`. */
+  retire (oldId: string): Promise<void>
   /** Deletes the session (and its successor, when it was regenerated). */
   destroy (id: string): Promise<boolean>
   /** Like load, without touching (admin API). */

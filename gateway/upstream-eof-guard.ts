@@ -58,7 +58,8 @@ export function unpauseForEof (socket: Socket): void {
 export function guardedConnector (opts: buildConnector.BuildOptions = {}): buildConnector.connector {
   const connect = buildConnector(opts)
   return (options, callback) => connect(options, (err, socket) => {
-    if (socket !== null) {
+    // A failed connect hands over no socket (undefined, although the types say null).
+    if (err === null && socket !== null && socket !== undefined) {
       const s = socket as Socket
       s.prependListener('end', () => { unpauseForEof(s) })
       s.prependListener('close', () => { unpauseForEof(s) })

@@ -124,3 +124,15 @@ t.test('the guard finds undici\'s parser on the sockets it guards (fails if an u
   t.equal(typeof parserOf(sockets[0])?.execute, 'function')
   t.equal(await res.body.text(), 'ok')
 })
+
+t.test('a refused connection reaches undici as an error, with no socket to guard', async (t) => {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise<void>((resolve) => server.close(() => resolve())) // nothing listens there now
+  const err = await new Promise<Error | null>((resolve) => {
+    guardedConnector()({ hostname: '127.0.0.1', host: '127.0.0.1', protocol: 'http:', port: String(port), servername: null, localAddress: null, httpSocket: undefined } as never,
+      (e) => resolve(e))
+  })
+  t.match(err, { code: 'ECONNREFUSED' })
+})
