@@ -16,7 +16,9 @@ export function fileRoutes (files: FileStore, opts: { hashParam: string, maxPurg
     if (url.pathname === '/v1/url' && (req.method === 'GET' || req.method === 'HEAD')) {
       try {
         const key = keyFromFilePath(url.searchParams.get('path') ?? '')
-        const { meta } = await files.get(key)
+        const hit = await files.get(key)
+        if (hit.kind === 'disk') hit.file.release()
+        const { meta } = hit
         sendJson(res, 200, { url: `${encodeURI(key)}?${opts.hashParam}=${meta.hash}`, etag: meta.etag, size: meta.size })
       } catch (err) {
         sendError(res, err)

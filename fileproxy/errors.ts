@@ -8,3 +8,5 @@ export const MethodNotAllowed = defineError('FP_ERR_METHOD_NOT_ALLOWED', 'Method
 export const PreconditionFailed = defineError('FP_ERR_PRECONDITION_FAILED', 'Precondition Failed', 412)
 export const RangeNotSatisfiable = defineError('FP_ERR_RANGE_NOT_SATISFIABLE', 'Range Not Satisfiable', 416)
 export const ReadFailed = defineError('FP_ERR_READ', 'Internal Server Error', 500)
+/** A streamed file changed while it was sent; the head was out, so the connection is cut instead. */
+export const TornRead = defineError('FP_ERR_TORN_READ', 'Internal Server Error', 500)

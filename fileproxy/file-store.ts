@@ -1,19 +1,18 @@
 import { createHash } from 'node:crypto'
-import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
-import { extname, join, sep } from 'node:path'
-import { pipeline } from 'node:stream/promises'
+import { stat } from 'node:fs/promises'
+import { extname } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { contentType } from 'mime-types'
 import { PodsideError } from '../shared/errors.js'
-import { Forbidden, NotFound, ReadFailed } from './errors.js'
 import type { FileproxyMetrics } from './metrics.js'
+import { createOpener, fsError, type OpenedFile } from './open-file.js'
 import type { PurgeSpec } from './purge-message.js'
 
 export interface FileMeta {
   key: string
   size: number
   mtimeMs: number
-  /** base64url SHA-256 of the content, truncated to 128 bits. */
+  /** The first 22 characters of the base64url SHA-256 of the content (132 bits). */
   hash: string
   contentType: string
   /** `"<hash>"` and the HTTP date of mtime, made once per load rather than per response. */
@@ -21,13 +20,18 @@ export interface FileMeta {
   lastModified: string
 }
 
-/** `memory`: the body is in hand (`cached`: it was already before this request). */
+/**
+ * `memory`: the body is in hand (`cached`: it was already before this request). `disk`: the file
+ * is open, its hash taken from that handle; the body is streamed from the same handle, and each
+ * caller of `get` calls `file.release()` once it is done with it.
+ */
 export type FileHit =
   | { kind: 'memory', meta: FileMeta, body: Buffer, cached: boolean }
-  | { kind: 'disk', meta: FileMeta, path: string }
+  | { kind: 'disk', meta: FileMeta, file: OpenedFile }
 
-interface Entry { meta: FileMeta, body: Buffer, realPath: string, ino: number, checkedAt: number }
-interface Load { promise: Promise<FileHit>, stale: boolean }
+interface Entry { meta: FileMeta, body: Buffer, realPath: string, dev: number, ino: number, checkedAt: number }
+/** A load in flight; `users`: the callers of `get` waiting for it. */
+interface Load { promise: Promise<FileHit>, stale: boolean, users: number }
 
 export interface FileStoreOptions {
   /** The real path of --root (symlinks resolved). */
@@ -71,61 +75,57 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
   })
   const hashes = new LRUCache<string, { signature: string, hash: string }>({ max: opts.hashMemoEntries })
   const loads = new Map<string, Load>()
-  const under = opts.root.endsWith(sep) ? opts.root : opts.root + sep
-
-  async function confine (key: string): Promise<string> {
-    let real: string
-    try {
-      real = await realpath(join(opts.root, key))
-    } catch (err) {
-      throw fsError(err)
-    }
-    // The real path must stay under --root: a symlink may point anywhere.
-    if (!real.startsWith(under)) throw new Forbidden('path leaves the served root')
-    if (real.slice(under.length).split(sep).some((s) => s.startsWith('.'))) throw new NotFound('dotfiles are not served')
-    return real
-  }
+  const opener = createOpener(opts.root)
 
   async function load (key: string, token: Load): Promise<FileHit> {
-    const real = await confine(key)
-    let fh: FileHandle
-    try { fh = await open(real, 'r') } catch (err) { throw fsError(err) }
+    const file = await opener.openFile(key)
+    const { fh, stat: st } = file
+    let shared = false
     try {
-      const st = await fh.stat()
-      if (!st.isFile()) throw new NotFound('not a file')
       const type = contentType(extname(key)) || 'application/octet-stream'
       if (st.size > opts.maxObjectSize) {
-        const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
-        const memo = hashes.get(key)
-        let hash = memo?.signature === signature ? memo.hash : undefined
-        if (hash === undefined) {
-          metrics.diskReads.inc()
-          const h = createHash('sha256')
-          await pipeline(fh.createReadStream({ autoClose: false }), h)
-          hash = digest(h)
-          if (!token.stale) hashes.set(key, { signature, hash })
-        }
-        return { kind: 'disk', meta: fileMeta(key, st.size, st.mtimeMs, hash, type), path: real }
+        const hash = await hashOf(key, file, token)
+        // Every caller waiting now gets this handle; later ones start a load of their own.
+        if (loads.get(key) === token) loads.delete(key)
+        file.share(token.users)
+        shared = true
+        return { kind: 'disk', meta: fileMeta(key, st.size, st.mtimeMs, hash, type), file }
       }
       metrics.diskReads.inc()
       const body = await fh.readFile()
       const meta = fileMeta(key, body.length, st.mtimeMs, digest(createHash('sha256').update(body)), type)
-      // A purge that arrived while this load ran wins: these bytes may be the old ones.
-      if (!token.stale) cache.set(key, { meta, body, realPath: real, ino: st.ino, checkedAt: clock() })
+      // A purge that arrived while this load ran wins: these bytes may be the old ones. A file
+      // rewritten in place while it was read is served (its ETag is of these bytes) but not kept.
+      if (!token.stale && !changed(st, await fh.stat())) cache.set(key, { meta, body, realPath: file.realPath, dev: st.dev, ino: st.ino, checkedAt: clock() })
       return { kind: 'memory', meta, body, cached: false }
     } catch (err) {
       throw err instanceof PodsideError ? err : fsError(err)
     } finally {
-      await fh.close()
+      if (!shared) file.release()
     }
+  }
+
+  /** The hash of a large file, read from its open handle once per version (path, inode, size, mtime). */
+  async function hashOf (key: string, file: OpenedFile, token: Load): Promise<string> {
+    const st = file.stat
+    const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
+    const memo = hashes.get(key)
+    if (memo?.signature === signature) return memo.hash
+    metrics.diskReads.inc()
+    const h = createHash('sha256')
+    let read = 0
+    for await (const chunk of file.fh.createReadStream({ start: 0, autoClose: false }) as AsyncIterable<Buffer>) { h.update(chunk); read += chunk.length }
+    const hash = digest(h)
+    if (!token.stale && read === st.size) hashes.set(key, { signature, hash })
+    return hash
   }
 
   /** Re-checks a cached entry with realpath + stat: same place, same inode, size and mtime. */
   async function unchanged (key: string, e: Entry): Promise<boolean> {
     try {
-      const real = await confine(key)
+      const real = await opener.confine(key)
       const st = await stat(real)
-      return real === e.realPath && st.ino === e.ino && st.size === e.meta.size && st.mtimeMs === e.meta.mtimeMs
+      return real === e.realPath && st.dev === e.dev && st.ino === e.ino && st.size === e.meta.size && st.mtimeMs === e.meta.mtimeMs
     } catch {
       return false
     }
@@ -133,8 +133,8 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
 
   function startLoad (key: string): Promise<FileHit> {
     const running = loads.get(key)
-    if (running !== undefined) return running.promise
-    const token: Load = { promise: Promise.resolve() as unknown as Promise<FileHit>, stale: false }
+    if (running !== undefined) { running.users++; return running.promise }
+    const token: Load = { promise: Promise.resolve() as unknown as Promise<FileHit>, stale: false, users: 1 }
     token.promise = load(key, token).finally(() => { if (loads.get(key) === token) loads.delete(key) })
     loads.set(key, token)
     return token.promise
@@ -192,14 +192,11 @@ function fileMeta (key: string, size: number, mtimeMs: number, hash: string, con
   return { key, size, mtimeMs, hash, contentType, etag: `"${hash}"`, lastModified: new Date(mtimeMs).toUTCString() }
 }
 
-function digest (h: ReturnType<typeof createHash>): string {
+export function digest (h: ReturnType<typeof createHash>): string {
   return h.digest('base64url').slice(0, 22)
 }
 
-/** File-system failures as catalogue errors; the message never carries a file-system path. */
-function fsError (err: unknown): PodsideError {
-  const code = (err as NodeJS.ErrnoException).code
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP') return new NotFound()
-  if (code === 'EACCES' || code === 'EPERM') return new Forbidden()
-  return new ReadFailed('the file could not be read', { cause: err })
+/** Whether a file changed between two fstats of one handle. */
+export function changed (before: { size: number, mtimeMs: number }, after: { size: number, mtimeMs: number }): boolean {
+  return before.size !== after.size || before.mtimeMs !== after.mtimeMs
 }

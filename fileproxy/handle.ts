@@ -40,12 +40,21 @@ export function createHandler (deps: HandlerDeps) {
       // and two promise turns were a measurable share of it.
       const hit = deps.files.peek(key) ?? await deps.files.get(key)
       source = hit.kind === 'disk' ? 'disk' : hit.cached ? 'hit' : 'miss'
-      const answer = plan(req.method, req.headers, hit.meta)
-      const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, q, deps.hashParam, hit.meta.hash))
-      if (streaming !== undefined) await streaming
+      try {
+        const answer = plan(req.method, req.headers, hit.meta)
+        const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, q, deps.hashParam, hit.meta.hash))
+        if (streaming !== undefined) await streaming
+      } finally {
+        // The request held the open file until its answer was written.
+        if (hit.kind === 'disk') hit.file.release()
+      }
     } catch (err) {
       const code = (err as { code?: string }).code
       if (code === 'FP_ERR_READ') deps.log.error({ err, reqId, path: rawPath }, 'read failed')
+      if (code === 'FP_ERR_TORN_READ') {
+        deps.metrics.tornReads.inc()
+        deps.log.warn({ reqId, path: rawPath }, 'file changed while it was streamed: answer cut short')
+      }
       sendError(res, err, code === 'FP_ERR_METHOD_NOT_ALLOWED' ? { headers: { allow: 'GET, HEAD' } } : {})
     }
   }

@@ -1,15 +1,17 @@
-import { createReadStream } from 'node:fs'
 import type { ServerResponse } from 'node:http'
-import { pipeline } from 'node:stream/promises'
 import { sendError } from '../shared/error-response.js'
 import { PreconditionFailed, RangeNotSatisfiable } from './errors.js'
 import type { Plan } from './conditional.js'
 import type { FileHit } from './file-store.js'
+import { streamFile } from './stream-file.js'
 
 export const IMMUTABLE = 'public, max-age=31536000, immutable'
 export const REVALIDATE = 'public, max-age=0, must-revalidate'
 
-/** Writes the planned answer: headers, then the body from memory, or streamed from disk (then a promise). */
+/**
+ * Writes the planned answer: headers, then the body from memory, or streamed from the open file
+ * (then a promise). The caller releases a disk hit's file afterwards.
+ */
 export function sendFile (res: ServerResponse, method: string, hit: FileHit, plan: Plan, cacheControl: string): Promise<void> | undefined {
   const { meta } = hit
   const { etag, lastModified } = meta
@@ -38,5 +40,5 @@ export function sendFile (res: ServerResponse, method: string, hit: FileHit, pla
     res.end(plan.status === 206 ? hit.body.subarray(start, end + 1) : hit.body)
     return
   }
-  return pipeline(createReadStream(hit.path, { start, end }), res)
+  return streamFile(res, hit.file, meta, start, end)
 }

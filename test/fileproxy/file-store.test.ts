@@ -69,13 +69,32 @@ t.test('files above --max-object-size stream from disk, with their hash computed
   f.write('big.bin', Buffer.alloc(300 * KiB, 7))
   const first = await f.files.get('/big.bin')
   const second = await f.files.get('/big.bin')
+  for (const hit of [first, second]) if (hit.kind === 'disk') hit.file.release()
   t.equal(first.kind, 'disk')
   t.equal(f.files.entries, 0, 'never cached')
   t.equal(second.meta.hash, first.meta.hash)
   t.equal(await f.diskReads(), 1, 'hashed once')
   f.write('big.bin', Buffer.alloc(300 * KiB, 8))
   utimesSync(join(f.root, 'big.bin'), new Date(), new Date(Date.now() + 5000))
-  t.not((await f.files.get('/big.bin')).meta.hash, first.meta.hash, 'a new version gets a new hash')
+  const third = await f.files.get('/big.bin')
+  if (third.kind === 'disk') third.file.release()
+  t.not(third.meta.hash, first.meta.hash, 'a new version gets a new hash')
+})
+
+t.test('concurrent getters of a large file share its open handle; the last release closes it', async (t) => {
+  const f = fixture(t)
+  f.write('big.bin', Buffer.alloc(300 * KiB, 7))
+  const hits = await Promise.all([1, 2, 3].map(async () => await f.files.get('/big.bin')))
+  const files = hits.map((h) => h.kind === 'disk' ? h.file : undefined)
+  t.ok(files[0] !== undefined && files.every((file) => file === files[0]), 'one open file for the three')
+  const file = files[0]!
+  file.release()
+  file.release()
+  t.equal((await file.fh.stat()).size, 300 * KiB, 'still open while one holder is left')
+  file.release()
+  const deadline = Date.now() + 5000
+  while (file.fh.fd !== -1 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
+  t.equal(file.fh.fd, -1, 'closed after the last release')
 })
 
 t.test('--revalidate: a changed file is noticed only after the interval (stat, not a read)', async (t) => {
