@@ -199,4 +199,31 @@ export function storeContract (t: Test, make: () => Promise<SessionStore>): void
     await store.regenerate(b, c, T0 + 4)
     t.equal((await store.load(c, T0 + 5))?.rotatedAt, T0 + 2)
   })
+
+  t.test('retire: once the regenerate answered, the old id loads as retired; the new one is untouched', async (t) => {
+    const oldId = newSessionId()
+    const newId = newSessionId()
+    await store.apply(oldId, { changes: [set(cookie('a', '1'))], create: true }, T0)
+    await store.regenerate(oldId, newId, T0 + 1)
+    t.match(await store.load(oldId, T0 + 2), { movedTo: newId, retired: false }, 'in flight until retired')
+    await store.retire(oldId)
+    t.match(await store.load(oldId, T0 + 3), { movedTo: newId, retired: true })
+    t.match(await store.load(newId, T0 + 3), { retired: false, movedTo: undefined })
+    await store.retire(newId) // not moved: nothing to retire
+    t.match(await store.load(newId, T0 + 4), { retired: false })
+  })
+
+  t.test('answers racing a regenerate never find the session gone, and all land in the new jar', async (t) => {
+    for (let round = 0; round < 20; round++) {
+      const oldId = newSessionId()
+      const newId = newSessionId()
+      await store.apply(oldId, { changes: [set(cookie('base', '1'))], create: true }, T0)
+      const writes = Array.from({ length: 10 }, async (_, i) => await store.apply(oldId, { changes: [set(cookie(`w${i}`, '1'))], create: false }, T0 + 1))
+      const [regenerated, ...results] = await Promise.all([store.regenerate(oldId, newId, T0 + 1), ...writes])
+      t.equal(regenerated, true)
+      t.same(results.filter((r) => r.status !== 'applied'), [], `round ${round}: no write found the session gone`)
+      const names = (await store.load(newId, T0 + 2))?.cookies.map((c) => c.name).sort()
+      t.same(names, ['base', ...Array.from({ length: 10 }, (_, i) => `w${i}`)].sort(), `round ${round}: every write is in the new jar`)
+    }
+  })
 }

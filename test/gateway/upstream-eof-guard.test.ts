@@ -132,7 +132,7 @@ t.test('a refused connection reaches undici as an error, with no socket to guard
   await new Promise<void>((resolve) => server.close(() => resolve())) // nothing listens there now
   const err = await new Promise<Error | null>((resolve) => {
     guardedConnector()({ hostname: '127.0.0.1', host: '127.0.0.1', protocol: 'http:', port: String(port), servername: null, localAddress: null, httpSocket: undefined } as never,
-      (e) => resolve(e))
+      (...args) => resolve(args[0]))
   })
   t.match(err, { code: 'ECONNREFUSED' })
 })
