@@ -4,7 +4,7 @@ import { createAdminServer } from '../shared/admin-server.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
 import type { Logger } from '../shared/logger.js'
-import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
+import { closeRedis, createRedisClient, isCommandTimeout, resetStalledConnection, waitReady, type RedisClient } from '../shared/redis-client.js'
 import { sessionRoutes } from './admin-routes.js'
 import { createResetWatch } from './app-session-rotation.js'
 import { createHandler } from './handle.js'
@@ -52,7 +52,10 @@ export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gatewa
     log.warn('no --redis: sessions live in this process only; run one node, or set --redis to share them')
     rawStore = createMemoryStore(timeouts)
   }
-  let store = instrumentStore(rawStore, metrics)
+  const command = redis
+  let store = instrumentStore(rawStore, metrics, (err) => {
+    if (command !== undefined && isCommandTimeout(err)) resetStalledConnection(command)
+  })
   if (config.redis !== undefined && config.sessionCacheSize > 0) {
     if (config.redis.mode === 'cluster') {
       log.info('no session cache under Redis Cluster: its bus relays invalidations without the ordering the cache needs')

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
 import type { Logger } from './logger.js'
 import type { RedisTarget } from './redis-url.js'
@@ -27,6 +28,8 @@ export function createRedisClient (target: RedisTarget, opts: RedisClientOptions
     connectionName: `podside-${opts.role}`,
     enableOfflineQueue: !command,
     maxRetriesPerRequest: command ? 0 : null,
+    // A command that timed out was answered with an error: it must never run after that.
+    autoResendUnfulfilledCommands: !command,
     commandTimeout: command ? opts.timeoutMs : undefined,
     connectTimeout: Math.max(opts.timeoutMs, 2000),
     retryStrategy: (times) => Math.min(100 * times, 2000),
@@ -86,6 +89,34 @@ function watchConnection (client: RedisClient, target: RedisTarget, opts: RedisC
     opts.log.info({ redis: target.href, role: opts.role }, down ? 'redis reconnected' : 'redis connected')
     down = false
   })
+}
+
+/**
+ * Called when a command on the request path timed out: Redis stopped answering without closing the
+ * connection (a black hole, a partition). The connection is reset (TCP RST, not FIN), so the
+ * commands still waiting in its buffers are discarded by both kernels instead of reaching Redis
+ * when the network heals, after their requests were answered 503. ioredis then reconnects, and
+ * without an offline queue nothing piles up meanwhile. A reset is made once per connection.
+ */
+export function resetStalledConnection (client: RedisClient): void {
+  const nodes = client instanceof Cluster ? client.nodes('all') : [client]
+  for (const node of nodes) {
+    const stream = node.stream as Socket | undefined
+    if (node.status !== 'ready' || stream === undefined || stream.destroyed || resetStreams.has(stream)) continue
+    resetStreams.add(stream)
+    try {
+      stream.resetAndDestroy()
+    } catch {
+      stream.destroy() // a TLS stream cannot be reset: closing it is the next best
+    }
+  }
+}
+
+const resetStreams = new WeakSet<Socket>()
+
+/** Whether an ioredis error is a command timeout (`commandTimeout`), which it reports by message only. */
+export function isCommandTimeout (err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out'
 }
 
 /** Resolves when the client is ready, or after `ms` (the daemon starts either way). */
