@@ -67,7 +67,6 @@ export function createHandler (deps: HandlerDeps) {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
         const browserHead = (outcome: CommitResult): Head => {
           state = outcome.state
-          if (outcome.replaced !== undefined) retireAfterAnswer(deps, outcome.replaced, log)
           return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
         }
         // Most answers carry nothing for the jar: their head goes out at once. Otherwise the jar
@@ -83,16 +82,6 @@ export function createHandler (deps: HandlerDeps) {
       sendError(res, err, { retryAfterSeconds: deps.retryAfterSeconds })
     }
   }
-}
-
-/**
- * Once the regenerate's head has been handed out (the turn after it is written), requests with the
- * old id are no longer in flight. A failure only leaves the old id its grace period.
- */
-function retireAfterAnswer (deps: HandlerDeps, oldId: string, log: Logger): void {
-  setImmediate(() => {
-    deps.store.retire(oldId).catch((err: unknown) => { log.warn({ err }, 'could not retire the replaced session id') })
-  })
 }
 
 function pathOf (url: string | undefined): string {

@@ -15,8 +15,6 @@ export interface CommitResult {
   /** `Set-Cookie` lines for the browser: relayed passthrough cookies and our own cookie. */
   setCookies: string[]
   state: SessionState
-  /** The id this answer regenerated away: retired once the answer went out (`SessionStore.retire`). */
-  replaced?: string
 }
 
 /** What the commit needs to know of the request besides its session. */
@@ -33,6 +31,7 @@ export interface CommitDeps {
   log: Logger
   metrics: GatewayMetrics
   cookieName: string
+  clock: () => number
   cookieSecure: 'auto' | 'always' | 'never'
   cookieSameSite: 'lax' | 'strict' | 'none'
   passthrough: ReadonlySet<string>
@@ -107,7 +106,7 @@ export function createSessionCommitter (deps: CommitDeps) {
       const newId = newSessionId()
       if (await deps.store.regenerate(id, newId, now)) { replaced = id; id = newId; state = 'regenerated'; issue = true }
     }
-    if (capture.changes.length === 0 && validUser === undefined && !issue) return { setCookies, state, replaced }
+    if (capture.changes.length === 0 && validUser === undefined && !issue) return await retired({ setCookies, state })
 
     const create = id === undefined
     if (id === undefined) id = newSessionId()
@@ -127,6 +126,15 @@ export function createSessionCommitter (deps: CommitDeps) {
       const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
       setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))
     }
-    return { setCookies, state, replaced }
+    return await retired({ setCookies, state })
+
+    /**
+     * Last, once everything is stored: requests with the replaced id that arrive from now on are
+     * not in flight (DESIGN: they get no session), and the browser learns the new id only after.
+     */
+    async function retired (r: CommitResult): Promise<CommitResult> {
+      if (replaced !== undefined) await deps.store.retire(replaced, deps.clock())
+      return r
+    }
   }
 }

@@ -13,8 +13,8 @@ export interface LoadedSession {
   /** False when the store failed and `--store-failure open` let the request go on without it. */
   storeUp: boolean
   /**
-   * The cookie's id was replaced by a regenerate whose answer had gone out before this request
-   * came: it is not in flight, so it gets no session, and its answer changes none.
+   * The cookie's id was replaced by a regenerate that had answered (retired it) before this
+   * request arrived: the request is not in flight, so it gets no session, and its answer changes none.
    */
   stale: boolean
 }
@@ -37,7 +37,10 @@ export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, 
   if (id === undefined) return { browser, session: undefined, storeUp: true, stale: false }
   try {
     const session = await deps.store.load(id, now)
-    if (session?.retired === true) return { browser, session: undefined, storeUp: true, stale: true }
+    // Moved and retired before this request arrived: it was sent after the browser had the new id.
+    if (session?.movedTo !== undefined && session.retiredAt > 0 && now >= session.retiredAt) {
+      return { browser, session: undefined, storeUp: true, stale: true }
+    }
     return { browser, session, storeUp: true, stale: false }
   } catch (err) {
     if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err

@@ -55,7 +55,7 @@ export function cacheStore (store: SessionStore, cache: SessionCache, hooks: Cac
       }))
     },
     regenerate: async (oldId, newId, now) => await written(() => [oldId], store.regenerate(oldId, newId, now)),
-    retire: async (oldId) => await written(() => [oldId], store.retire(oldId)),
+    retire: async (oldId, at) => await written(() => [oldId], store.retire(oldId, at)),
     destroy: async (id) => await written(() => [id], store.destroy(id)),
     destroyUser: async (user, now) => {
       // Which ids ended is not returned: drop every session kept here (a rare admin call).

@@ -11,7 +11,7 @@ interface Entry {
   movedTo: string | undefined
   /** Until when a regenerated entry still answers. */
   graceUntil: number
-  retired: boolean
+  retiredAt: number
   maxPersistent: number
   rotatedAt: number
   cookies: Map<string, JarCookie>
@@ -55,7 +55,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       absoluteExpiry: e.absoluteExpiry,
       user: e.user,
       movedTo: e.movedTo,
-      retired: e.retired,
+      retiredAt: e.retiredAt,
       rotatedAt: e.rotatedAt,
       cookies: [...e.cookies.values()].map((c) => ({ ...c }))
     }
@@ -93,7 +93,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       if (e?.movedTo !== undefined) { id = e.movedTo; e = live(id, now) }
       if (e === undefined) {
         if (!input.create) return { status: 'gone' }
-        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, retired: false, maxPersistent: 0, rotatedAt: 0, cookies: new Map() }
+        e = { created: now, lastSeen: now, absoluteExpiry: now + t.absoluteMs, end: now, user: undefined, movedTo: undefined, graceUntil: 0, retiredAt: 0, maxPersistent: 0, rotatedAt: 0, cookies: new Map() }
         sessions.set(id, e)
       }
       let refused = 0
@@ -131,9 +131,9 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
       if (e.user !== undefined) { users.get(e.user)?.delete(oldId); users.get(e.user)?.add(newId) }
       return true
     },
-    async retire (oldId) {
+    async retire (oldId, at) {
       const e = sessions.get(oldId)
-      if (e?.movedTo !== undefined) e.retired = true
+      if (e?.movedTo !== undefined) e.retiredAt = at
     },
     async destroy (id) {
       const e = destroyOne(id)

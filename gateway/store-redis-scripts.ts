@@ -4,7 +4,7 @@
  *
  * Hash fields: `_c` created, `_s` last seen, `_a` absolute expiry, `_x` latest persistent cookie
  * expiry, `_u` user, `_r` id that replaced this one (regenerate), `_g` until when it still answers
- * and `_d` once the regenerate's answer went out, `_o` when the app last replaced its own
+ * and `_d` from when it is retired (the regenerate's answer going out), `_o` when the app last replaced its own
  * session cookie, `_v` a version counted up by every answer's write; `c:<domain>;<path>;<name>` one
  * cookie each, as JSON [name, value, domain, path, flags, expires, created, order]
  * (expires 0 = session-only; order: its line in the answer that created it).
@@ -140,13 +140,13 @@ return 'ok'
 `
 
 /**
- * KEYS[1] moved session. ARGV channel. The regenerate's answer went out: from now on a request
- * with the old id is not in flight, and gets no session.
+ * KEYS[1] moved session. ARGV at, channel. The regenerate is about to answer: a request arriving
+ * with the old id from `at` on is not in flight, and gets no session.
  */
 export const RETIRE = `
 if redis.call('HEXISTS', KEYS[1], '_r') == 0 then return 0 end
-redis.call('HSET', KEYS[1], '_d', 1)
-redis.call('PUBLISH', ARGV[1], KEYS[1])
+redis.call('HSET', KEYS[1], '_d', ARGV[1])
+redis.call('PUBLISH', ARGV[2], KEYS[1])
 return 1
 `
 

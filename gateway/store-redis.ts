@@ -9,7 +9,7 @@ interface Scripts {
   podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
   podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string, version: string): Promise<'ok' | 'changed' | null>
   podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
-  podsideRetire (key: string, channel: string): Promise<number>
+  podsideRetire (key: string, at: number, channel: string): Promise<number>
   podsideDestroy (key: string, channel: string): Promise<[string, string, number]>
 }
 
@@ -127,8 +127,8 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
       return false
     },
 
-    async retire (oldId) {
-      await redis.podsideRetire(sessionKey(oldId), channel)
+    async retire (oldId, at) {
+      await redis.podsideRetire(sessionKey(oldId), at, channel)
     },
 
     async destroy (id) {
@@ -164,7 +164,7 @@ function sameSiteOf (flags: number): SameSite {
 }
 
 function decode (id: string, flat: string[]): SessionRecord {
-  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, retired: false, rotatedAt: 0, cookies: [] }
+  const rec: SessionRecord = { id, created: 0, lastSeen: 0, absoluteExpiry: 0, user: undefined, movedTo: undefined, retiredAt: 0, rotatedAt: 0, cookies: [] }
   for (let i = 0; i < flat.length; i += 2) {
     const field = flat[i]
     const value = flat[i + 1]
@@ -182,7 +182,7 @@ function decode (id: string, flat: string[]): SessionRecord {
     else if (field === '_u') rec.user = value
     else if (field === '_r') rec.movedTo = value
     else if (field === '_o') rec.rotatedAt = Number(value)
-    else if (field === '_d') rec.retired = true
+    else if (field === '_d') rec.retiredAt = Number(value)
   }
   return rec
 }

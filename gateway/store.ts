@@ -11,8 +11,8 @@ export interface SessionRecord {
   cookies: JarCookie[]
   /** Set during the grace period after `regenerate`: the id that replaced this one. */
   movedTo: string | undefined
-  /** The regenerate's answer went out (`retire`): a request loading this id now is not in flight. */
-  retired: boolean
+  /** When the regenerate that moved it was about to answer (`retire`, epoch ms; 0 = not yet). */
+  retiredAt: number
   /** When the app last replaced its own session cookie (epoch ms, 0 = never): `--app-session-cookies`. */
   rotatedAt: number
 }
@@ -74,8 +74,11 @@ export interface SessionStore {
    * when `oldId` is unknown. No answer ever finds `oldId` moved and `newId` missing.
    */
   regenerate (oldId: string, newId: string, now: number): Promise<boolean>
-  /** The regenerate's answer went out: requests loading `oldId` from now on get it `retired`. */
-  retire (oldId: string): Promise<void>
+  /**
+   * The regenerate is stored and its answer is about to go out: a request that arrives with
+   * `oldId` from `at` on is not in flight (it gets no session).
+   */
+  retire (oldId: string, at: number): Promise<void>
   /** Deletes the session (and its successor, when it was regenerated). */
   destroy (id: string): Promise<boolean>
   /** Like load, without touching (admin API). */

@@ -57,20 +57,14 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     req.pipe(upstreamReq)
     const { res, upSocket, upHead } = await answered
     let setCookies: string[] = []
-    let replaced: string | undefined
     try {
-      if (storeUp) {
-        const outcome = await deps.commit(session, res.headers, view, { cookie: parts.cookie, stale: loaded.stale }, now, log)
-        setCookies = outcome.setCookies
-        replaced = outcome.replaced
-      }
+      if (storeUp) setCookies = (await deps.commit(session, res.headers, view, { cookie: parts.cookie, stale: loaded.stale }, now, log)).setCookies
     } catch (err) {
       upSocket?.destroy()
       res.destroy()
       throw err
     }
     socket.write(responseHead(res, downstreamHeadersFor(res.headers, setCookies, upSocket !== undefined)))
-    if (replaced !== undefined) deps.store.retire(replaced).catch((err: unknown) => { log.warn({ err }, 'could not retire the replaced session id') })
     if (upSocket === undefined) {
       // The app declined the upgrade: relay its plain answer, then close.
       res.pipe(socket)

@@ -6,7 +6,7 @@ const T0 = 1_800_000_000_000
 const TOUCH = 1_000
 
 function session (id: string, extra: Partial<SessionRecord> = {}): SessionRecord {
-  return { id, created: T0, lastSeen: T0, absoluteExpiry: T0 + 3_600_000, user: undefined, movedTo: undefined, retired: false, rotatedAt: 0, cookies: [], ...extra }
+  return { id, created: T0, lastSeen: T0, absoluteExpiry: T0 + 3_600_000, user: undefined, movedTo: undefined, retiredAt: 0, rotatedAt: 0, cookies: [], ...extra }
 }
 
 function liveCache (maxBytes = 1 << 20) {

@@ -200,17 +200,17 @@ export function storeContract (t: Test, make: () => Promise<SessionStore>): void
     t.equal((await store.load(c, T0 + 5))?.rotatedAt, T0 + 2)
   })
 
-  t.test('retire: once the regenerate answered, the old id loads as retired; the new one is untouched', async (t) => {
+  t.test('retire: the old id records from when it is retired; the new one is untouched', async (t) => {
     const oldId = newSessionId()
     const newId = newSessionId()
     await store.apply(oldId, { changes: [set(cookie('a', '1'))], create: true }, T0)
     await store.regenerate(oldId, newId, T0 + 1)
-    t.match(await store.load(oldId, T0 + 2), { movedTo: newId, retired: false }, 'in flight until retired')
-    await store.retire(oldId)
-    t.match(await store.load(oldId, T0 + 3), { movedTo: newId, retired: true })
-    t.match(await store.load(newId, T0 + 3), { retired: false, movedTo: undefined })
-    await store.retire(newId) // not moved: nothing to retire
-    t.match(await store.load(newId, T0 + 4), { retired: false })
+    t.match(await store.load(oldId, T0 + 2), { movedTo: newId, retiredAt: 0 }, 'in flight until retired')
+    await store.retire(oldId, T0 + 3)
+    t.match(await store.load(oldId, T0 + 4), { movedTo: newId, retiredAt: T0 + 3 })
+    t.match(await store.load(newId, T0 + 4), { retiredAt: 0, movedTo: undefined })
+    await store.retire(newId, T0 + 5) // not moved: nothing to retire
+    t.match(await store.load(newId, T0 + 6), { retiredAt: 0 })
   })
 
   t.test('answers racing a regenerate never find the session gone, and all land in the new jar', async (t) => {
