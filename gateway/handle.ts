@@ -10,7 +10,7 @@ import { appRequestParts, loadSession } from './session-load.js'
 import { commitNeeded, type CommitResult, type SessionState, type createSessionCommitter } from './session-commit.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { Head, Upstream } from './proxy.js'
-import type { SessionStore } from './store.js'
+import type { SessionStore } from './store/store.js'
 
 export interface HandlerDeps {
   store: SessionStore

@@ -7,7 +7,7 @@ import { rotatedAppSessionCookie } from './app-session-rotation.js'
 import { captureSetCookies } from './jar.js'
 import type { GatewayMetrics } from './metrics.js'
 import { expiredSessionCookie, newSessionId, sessionSetCookie, type Signer } from './session-cookie.js'
-import type { SessionRecord, SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store/store.js'
 
 export type SessionState = 'none' | 'loaded' | 'created' | 'regenerated' | 'destroyed'
 

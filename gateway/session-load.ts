@@ -5,7 +5,7 @@ import { appCookieHeader } from './app-cookie.js'
 import type { ClientView } from './forwarded.js'
 import type { UpstreamRequestParts } from './headers.js'
 import { readBrowserCookies, type BrowserCookies, type Signer } from './session-cookie.js'
-import type { SessionRecord, SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store/store.js'
 
 export interface LoadedSession {
   browser: BrowserCookies
