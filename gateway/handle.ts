@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { BadRequest, StoreUnavailable } from './errors.js'
 import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -25,8 +26,6 @@ export interface HandlerDeps {
   storeFailure: 'closed' | 'open'
   retryAfterSeconds: number
 }
-
-const STORE_DOWN = 'GW_ERR_STORE_UNAVAILABLE'
 
 /**
  * One request, top to bottom: framing → public view → session cookie → jar → app → Set-Cookie
@@ -76,7 +75,7 @@ export function createHandler (deps: HandlerDeps) {
       })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
-        const level = hasCode(err, STORE_DOWN) || hasCode(err, 'GW_ERR_BAD_REQUEST') ? 'warn' : 'error'
+        const level = hasCode(err, StoreUnavailable.code) || hasCode(err, BadRequest.code) ? 'warn' : 'error'
         log[level]({ err }, 'request failed')
       }
       sendError(res, err, { retryAfterSeconds: deps.retryAfterSeconds })

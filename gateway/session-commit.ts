@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { StoreUnavailable } from './errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { ClientView } from './forwarded.js'
 import { one, setCookieLines } from './headers.js'
@@ -61,7 +62,7 @@ export function createSessionCommitter (deps: CommitDeps) {
     try {
       return await commitToStore(session, headers, view, request, now, log)
     } catch (err) {
-      if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+      if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
       log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
       return { setCookies: [], state: session === undefined ? 'none' : 'loaded' }
     }

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { StoreUnavailable } from './errors.js'
 import type { Logger } from '../shared/logger.js'
 import { appCookieHeader } from './app-cookie.js'
 import type { ClientView } from './forwarded.js'
@@ -43,7 +44,7 @@ export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, 
     }
     return { browser, session, storeUp: true, stale: false }
   } catch (err) {
-    if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+    if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
     log.warn({ err }, 'store unreachable: proxying without the jar (--store-failure open)')
     return { browser, session: undefined, storeUp: false, stale: false }
   }
