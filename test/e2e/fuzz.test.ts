@@ -26,7 +26,7 @@ const PER_DAEMON = Number(process.env.PODSIDE_FUZZ_COUNT ?? 1500)
 const CONCURRENCY = Number(process.env.PODSIDE_FUZZ_CONCURRENCY ?? 8)
 const REQUEST_TIMEOUT = 10_000
 const SECRET = 'fuzz-test-secret-0123456789abcdef-0123'
-const replay = `(replay: PODSIDE_FUZZ_SEED=${SEED} npx tap test/e2e/fuzz.test.ts)`
+const replay = `(replay: PODSIDE_FUZZ_SEED=${SEED}${process.env.PODSIDE_FUZZ_COUNT === undefined ? '' : ` PODSIDE_FUZZ_COUNT=${PER_DAEMON}`} npx tap test/e2e/fuzz.test.ts)`
 
 // ---------------------------------------------------------------- the seeded random source
 
