@@ -89,7 +89,7 @@ export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCook
 }
 
 /** A single header value (the first, when the app sent the field twice). */
-export function one (value: string | string[] | undefined): string | undefined {
+export function firstValue (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
