@@ -73,7 +73,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, parts: UpstreamReq
 /**
  * The app's response headers minus hop-by-hop fields, session directives and Set-Cookie, plus ours,
  * as a flat [name, value, …] list: Node writes that form without building an object (an object
- * assembled key by key cost several µs per response in its header writer).
+ * assembled key by key is much slower in its header writer).
  */
 export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCookies: readonly string[]): string[] {
   const listed = connectionTokens(headers.connection)
