@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { logAccess, withoutQuery } from '../shared/access-log.js'
+import { requestIdOf } from '../shared/request-id.js'
 import { sendError } from '../shared/error-response.js'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
@@ -25,10 +26,12 @@ export function createHandler (deps: HandlerDeps) {
   let seq = 0
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = ++seq
+    // The file proxy has no --trust-proxy: it logs the id a proxy in front gave, or its own.
+    const requestId = requestIdOf(req.headers, true)
     const target = req.url ?? '/'
     const rawPath = withoutQuery(target)
     let source = 'none'
-    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, reqId, started: performance.now(), fields: () => ({ source }) })
+    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, source }) })
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET or HEAD only')
       const key = keyFromRequestPath(rawPath)

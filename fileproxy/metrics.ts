@@ -1,17 +1,16 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
-import { byStatus } from '../shared/metrics.js'
+import { Counter, Gauge } from 'prom-client'
+import { daemonMetrics } from '../shared/metrics.js'
 
 export type FileproxyMetrics = ReturnType<typeof createFileproxyMetrics>
 
 /** Prometheus metrics of one file proxy (its own registry). */
-export function createFileproxyMetrics (cache: () => { bytes: number, entries: number }) {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'podside_fileproxy_' })
+export function createFileproxyMetrics (cache: () => { bytes: number, entries: number }, inflight: () => number = () => 0) {
+  const { registry, requestsWith, requestSeconds } = daemonMetrics('fileproxy', inflight)
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name: `podside_fileproxy_${name}`, help, labelNames, registers: [registry] })
-  const requests = counter('requests_total', 'Requests answered, by status code', ['status'])
   return {
     registry,
-    requestsWith: byStatus(requests),
+    requestsWith,
+    requestSeconds,
     hits: counter('cache_hits_total', 'Requests answered from memory'),
     misses: counter('cache_misses_total', 'Requests that had to load from disk'),
     diskReads: counter('disk_reads_total', 'Whole-file reads from the volume (loads and hashing)'),

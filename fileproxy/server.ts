@@ -17,7 +17,7 @@ import { createWatcher } from './watcher.js'
 export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const root = realpathSync(config.root)
-  const metrics = createFileproxyMetrics(() => ({ bytes: files.bytes, entries: files.entries }))
+  const metrics = createFileproxyMetrics(() => ({ bytes: files.bytes, entries: files.entries }), () => publicDrain.inflight)
   const files: FileStore = createFileStore({
     root,
     cacheSize: config.cacheSize,

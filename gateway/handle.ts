@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
 import { BadRequest, StoreUnavailable } from './errors.js'
 import { logAccess } from '../shared/access-log.js'
+import { requestIdOf } from '../shared/request-id.js'
 import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -36,13 +37,14 @@ export function createHandler (deps: HandlerDeps) {
   let seq = 0
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = ++seq
-    const log = lazyChild(deps.log, { reqId })
+    const requestId = requestIdOf(req.headers, deps.trustProxy)
+    const log = lazyChild(deps.log, { reqId, requestId })
     let state: SessionState = 'none'
     // 'finish' (the whole answer handed to the OS), not writableFinished, tells a complete answer:
     // the latter is still false at 'close' while the socket drains its last bytes.
     let finished = false
     res.on('finish', () => { finished = true })
-    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, reqId, started: performance.now(), fields: () => ({ session: state, aborted: !finished }) })
+    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, session: state, aborted: !finished }) })
     try {
       checkFraming(req)
       const view = clientView(req, deps.trustProxy)
@@ -52,6 +54,7 @@ export function createHandler (deps: HandlerDeps) {
       if (session !== undefined) state = 'loaded'
 
       const parts = appRequestParts(loaded, view, now)
+      parts.requestId = requestId
       const headers = upstreamRequestHeaders(req, parts)
       const upstreamStarted = performance.now()
       await deps.upstream.forward(req, res, headers, (statusCode, appHeaders) => {

@@ -6,7 +6,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
   'upgrade', 'proxy-authenticate', 'proxy-authorization'])
 
 /** Set by the gateway alone; a client or app value is never passed on. */
-const GATEWAY_REQUEST_FIELDS = new Set(['cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+const GATEWAY_REQUEST_FIELDS = new Set(['cookie', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id',
   'podside-session-id', 'podside-session', 'podside-session-user',
   // Node answers `Expect: 100-continue` itself; undici refuses to send it on.
   'expect'])
@@ -48,6 +48,8 @@ export interface UpstreamRequestParts {
   view: ClientView
   cookie: string
   sessionId: string | undefined
+  /** `X-Request-Id` for the app (shared/request-id.ts); `traceparent` passes as the client sent it. */
+  requestId?: string
 }
 
 /**
@@ -67,6 +69,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, parts: UpstreamReq
   if (parts.sessionId !== undefined) out.push('podside-session-id', parts.sessionId)
   out.push('x-forwarded-for', parts.view.forwardedFor, 'x-forwarded-proto', parts.view.proto)
   if (parts.view.host !== '') out.push('x-forwarded-host', parts.view.host)
+  if (parts.requestId !== undefined) out.push('x-request-id', parts.requestId)
   return out
 }
 

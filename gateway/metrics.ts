@@ -1,16 +1,18 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
-import { byStatus } from '../shared/metrics.js'
+import { Counter, Histogram } from 'prom-client'
+import { daemonMetrics } from '../shared/metrics.js'
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>
 
-/** Prometheus metrics of one gateway (its own registry, so tests can run several in one process). */
-export function createGatewayMetrics () {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'podside_gateway_' })
-  const requests = new Counter({ name: 'podside_gateway_requests_total', help: 'Requests answered, by status code', labelNames: ['status'], registers: [registry] })
+/**
+ * Prometheus metrics of one gateway (its own registry, so tests can run several in one process).
+ * `inflight` reads how many requests are open when scraped.
+ */
+export function createGatewayMetrics (inflight: () => number = () => 0) {
+  const { registry, requestsWith, requestSeconds } = daemonMetrics('gateway', inflight)
   return {
     registry,
-    requestsWith: byStatus(requests),
+    requestsWith,
+    requestSeconds,
     upstreamSeconds: new Histogram({
       name: 'podside_gateway_upstream_duration_seconds',
       help: 'Time from forwarding a request to the app\'s response headers',
@@ -25,7 +27,12 @@ export function createGatewayMetrics () {
       registers: [registry]
     }),
     storeErrors: new Counter({ name: 'podside_gateway_store_errors_total', help: 'Session store calls that failed, by operation', labelNames: ['op'], registers: [registry] }),
-    sessionCache: new Counter({ name: 'podside_gateway_session_cache_total', help: 'Session reads answered by the session cache (hit) or by the store (miss)', labelNames: ['result'], registers: [registry] }),
+    sessionCache: new Counter({
+      name: 'podside_gateway_session_cache_lookups_total',
+      help: 'Session lookups by the session cache: answered from memory (hit) or from Redis (miss)',
+      labelNames: ['result'],
+      registers: [registry]
+    }),
     sessionsCreated: new Counter({ name: 'podside_gateway_sessions_created_total', help: 'Sessions created', registers: [registry] }),
     appSessionResets: new Counter({
       name: 'podside_gateway_app_session_resets_total',

@@ -23,7 +23,7 @@ import { createUpgradeHandler } from './upgrade.js'
 export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const clock = deps.clock ?? Date.now
-  const metrics = createGatewayMetrics()
+  const metrics = createGatewayMetrics(() => publicDrain.inflight)
   const timeouts = {
     idleMs: config.idleTimeout,
     absoluteMs: config.absoluteTimeout,

@@ -1,4 +1,5 @@
 import { withoutQuery } from '../shared/access-log.js'
+import { requestIdOf } from '../shared/request-id.js'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { PodsideError } from '../shared/errors.js'
@@ -42,6 +43,7 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     const loaded = await loadSession(deps, req, now, log)
     const { session, storeUp } = loaded
     const parts = appRequestParts(loaded, view, now)
+    parts.requestId = requestIdOf(req.headers, deps.trustProxy)
     const headers = upstreamRequestHeaders(req, parts)
     headers.push('connection', 'Upgrade', 'upgrade', req.headers.upgrade ?? 'websocket')
 

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { Counter } from 'prom-client'
+import type { Counter, Histogram } from 'prom-client'
 import type { Logger } from './logger.js'
 
 export interface AccessLogOptions {
   log: Logger
   /** The requests counter's child for a status (shared/metrics.ts `byStatus`). */
   count: (status: number) => Counter.Internal
+  /** `…_request_duration_seconds`. */
+  duration: Histogram
   reqId: number
   /** `performance.now()` when the request arrived. */
   started: number
@@ -21,10 +23,12 @@ export interface AccessLogOptions {
 export function logAccess (req: IncomingMessage, res: ServerResponse, opts: AccessLogOptions): void {
   res.on('close', () => {
     const status = res.headersSent ? res.statusCode : 499
+    const ms = performance.now() - opts.started
     opts.count(status).inc()
+    opts.duration.observe(ms / 1000)
     opts.log.info({
       reqId: opts.reqId, method: req.method, path: withoutQuery(req.url ?? ''), status,
-      ms: Math.round((performance.now() - opts.started) * 100) / 100, ...opts.fields()
+      ms: Math.round(ms * 100) / 100, ...opts.fields()
     }, 'request')
   })
 }

@@ -4,6 +4,8 @@
  * finished response alive through minor GCs (docs/performance.md, "what was tried", item 29).
  */
 export class InflightList<T> {
+  /** How many items are in flight. */
+  size = 0
   private head: InflightEntry<T> | undefined
 
   /** Adds `item`; hand the entry to `delete` to take it out again. */
@@ -11,6 +13,7 @@ export class InflightList<T> {
     const entry: InflightEntry<T> = { item, prev: undefined, next: this.head, removed: false }
     if (this.head !== undefined) this.head.prev = entry
     this.head = entry
+    this.size++
     return entry
   }
 
@@ -26,6 +29,7 @@ export class InflightList<T> {
   delete (e: InflightEntry<T>): void {
     if (e.removed) return
     e.removed = true
+    this.size--
     if (e.prev !== undefined) e.prev.next = e.next
     else this.head = e.next
     if (e.next !== undefined) e.next.prev = e.prev

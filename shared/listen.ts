@@ -29,7 +29,7 @@ export async function listen (server: Server, at: ListenAddress, setting: string
  * upgraded (WebSocket) connections included: `closeAllConnections()` does not see those.
  * Call at creation time, so it sees every request.
  */
-export function drainable (server: Server): { close: (graceMs: number) => Promise<void>, readonly draining: boolean } {
+export function drainable (server: Server): { close: (graceMs: number) => Promise<void>, readonly draining: boolean, readonly inflight: number } {
   let draining = false
   // Not a Set: see inflight-list.ts (a Set of responses made every request survive minor GCs).
   const inflight = new InflightList<ServerResponse>()
@@ -48,6 +48,7 @@ export function drainable (server: Server): { close: (graceMs: number) => Promis
   })
   return {
     get draining () { return draining },
+    get inflight () { return inflight.size },
     async close (graceMs) {
       if (!server.listening) return
       draining = true

@@ -127,7 +127,7 @@ t.test('regenerate on login, destroy on logout, and revocation by user', async (
 
 async function cacheHits (d: Daemon): Promise<number> {
   const text = await (await request(`${d.adminUrl}/metrics`)).body.text()
-  return Number(/podside_gateway_session_cache_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? 0)
+  return Number(/podside_gateway_session_cache_lookups_total\{result="hit"\} (\d+)/.exec(text)?.[1] ?? 0)
 }
 
 t.test('a write through one gateway is seen at once through the other, which had the session cached', async (t) => {
