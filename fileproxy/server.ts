@@ -81,6 +81,8 @@ export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): 
           timeoutMs: config.redisTimeout,
           log,
           onMessage: purgeQueue.push,
+          // A purge storm arrives faster than one turn should handle; the gateway's reads stay as they were.
+          paced: true,
           onSubscribed (again) {
             if (!again) return
             metrics.reconnectDrops.inc()

@@ -24,6 +24,8 @@ export interface ChannelSubscriberOptions {
   onSubscribed?: (again: boolean) => void
   /** The connection dropped: from now until `onSubscribed`, messages are being missed. */
   onLost?: () => void
+  /** Read one chunk of messages per event-loop turn (see paceReads); off by default. */
+  paced?: boolean
 }
 
 /**
@@ -48,7 +50,7 @@ export function createChannelSubscriber (target: RedisTarget, opts: ChannelSubsc
   }
   // ioredis would resubscribe by itself; we do it ourselves to know when it happened.
   client.on('ready', subscribe)
-  if (client instanceof Redis) client.on('connect', () => paceReads(client.stream))
+  if (opts.paced === true && client instanceof Redis) client.on('connect', () => paceReads(client.stream))
   client.on('close', () => {
     if (subscribed && !closing) opts.onLost?.()
     subscribed = false
