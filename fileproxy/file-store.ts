@@ -7,6 +7,7 @@ import { PodsideError } from '../shared/errors.js'
 import type { FileproxyMetrics } from './metrics.js'
 import { createOpener, fsError, type OpenedFile } from './open-file.js'
 import type { PurgeSpec } from './purge-message.js'
+import { purgeMatch } from './purge-match.js'
 
 export interface FileMeta {
   key: string
@@ -167,18 +168,25 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     },
 
     purge (spec) {
-      const matches = (key: string): boolean => spec.all || spec.paths.includes(key) || spec.prefixes.some((p) => key.startsWith(p))
+      const match = purgeMatch(spec)
       let dropped = 0
       if (spec.all) {
         dropped = cache.size
         cache.clear()
         hashes.clear()
       } else {
-        for (const key of [...cache.keys()]) if (matches(key)) { cache.delete(key); dropped++ }
-        for (const key of [...hashes.keys()]) if (matches(key)) hashes.delete(key)
+        // Named paths are dropped by key; only prefixes need a walk over the cache (one per call).
+        for (const key of match.paths) {
+          if (cache.delete(key)) dropped++
+          hashes.delete(key)
+        }
+        if (match.hasPrefixes) {
+          for (const key of [...cache.keys()]) if (match.underPrefix(key)) { cache.delete(key); dropped++ }
+          for (const key of [...hashes.keys()]) if (match.underPrefix(key)) hashes.delete(key)
+        }
       }
       for (const [key, l] of loads) {
-        if (matches(key)) { l.stale = true; loads.delete(key) }
+        if (match.matches(key)) { l.stale = true; loads.delete(key) }
       }
       return dropped
     },

@@ -10,7 +10,9 @@ import { fileRoutes } from './admin-routes.js'
 import { createFileStore, type FileStore } from './file-store.js'
 import { createHandler } from './handle.js'
 import { createFileproxyMetrics } from './metrics.js'
-import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
+import { createPurgeLog } from './purge-log.js'
+import type { PurgeSpec } from './purge-message.js'
+import { createPurgeQueue } from './purge-queue.js'
 import { fileproxyLimits, type FileproxyConfig } from './settings.js'
 import { createWatcher } from './watcher.js'
 
@@ -32,12 +34,20 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   let subscriber: ChannelSubscriber | undefined
   let watcher: ReturnType<typeof createWatcher> | undefined
 
+  const purgeLog = createPurgeLog({ log, metrics, intervalMs: fileproxyLimits.purgeLogIntervalMs })
   function purge (spec: PurgeSpec, source: string): number {
     const dropped = files.purge(spec)
-    metrics.purges.inc({ source })
-    log.info({ source, id: spec.id, paths: spec.paths.length, prefixes: spec.prefixes.length, all: spec.all, dropped }, 'purge')
+    purgeLog.applied(source, spec, 1, dropped)
     return dropped
   }
+  const purgeQueue = createPurgeQueue({
+    maxBytes: fileproxyLimits.maxPurgeMessageBytes,
+    budgetMs: fileproxyLimits.purgeBatchMs,
+    apply: (spec) => files.purge(spec),
+    report: purgeLog,
+    log,
+    source: 'redis'
+  })
 
   const server = http.createServer({ headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => { void handle(req, res) })
   refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
@@ -62,15 +72,9 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
           channel: config.purgeChannel,
           timeoutMs: config.redisTimeout,
           log,
-          onMessage (text) {
-            const spec = parsePurgeMessage(text, fileproxyLimits.maxPurgeMessageBytes)
-            if (typeof spec === 'string') {
-              metrics.purgeErrors.inc()
-              log.warn({ reason: spec, bytes: Buffer.byteLength(text) }, 'purge message ignored')
-            } else {
-              purge(spec, 'redis')
-            }
-          },
+          onMessage: purgeQueue.push,
+          // A purge storm arrives faster than one turn should handle; the gateway's reads stay as they were.
+          paced: true,
           onSubscribed (again) {
             if (!again) return
             metrics.reconnectDrops.inc()
@@ -96,6 +100,8 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
       await adminDrain.close(0)
       await watcher?.close()
       await subscriber?.close()
+      purgeQueue.close()
+      purgeLog.close()
       log.info('fileproxy stopped')
     }
   }

@@ -30,6 +30,8 @@ export type FileproxyConfig = Values<typeof fileproxySettings>
 export const fileproxyLimits = {
   entryOverheadBytes: 512, // bookkeeping counted per cached entry on top of its body
   maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
+  purgeBatchMs: 5, // longest a batch of purge messages holds the event loop before readers get a turn
+  purgeLogIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
   watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
 }

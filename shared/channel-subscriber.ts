@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream'
+import { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
 import { closeRedis, createRedisClient, type RedisClient } from './redis-client.js'
 import type { RedisTarget } from './redis-url.js'
@@ -22,6 +24,8 @@ export interface ChannelSubscriberOptions {
   onSubscribed?: (again: boolean) => void
   /** The connection dropped: from now until `onSubscribed`, messages are being missed. */
   onLost?: () => void
+  /** Read one chunk of messages per event-loop turn (see paceReads); off by default. */
+  paced?: boolean
 }
 
 /**
@@ -46,6 +50,7 @@ export function createChannelSubscriber (target: RedisTarget, opts: ChannelSubsc
   }
   // ioredis would resubscribe by itself; we do it ourselves to know when it happened.
   client.on('ready', subscribe)
+  if (opts.paced === true && client instanceof Redis) client.on('connect', () => paceReads(client.stream))
   client.on('close', () => {
     if (subscribed && !closing) opts.onLost?.()
     subscribed = false
@@ -59,4 +64,22 @@ export function createChannelSubscriber (target: RedisTarget, opts: ChannelSubsc
       await closeRedis(client)
     }
   }
+}
+
+/**
+ * One chunk of the subscribed connection per turn of the event loop. libuv reads up to 32 chunks
+ * of 64 KiB per wake-up, and ioredis parses each and emits its messages at once: a burst of small
+ * messages (20,000 purges) then held the loop for 140 ms however little each listener did. Pausing
+ * after a chunk stops the reads (Node stops once its buffer is full) until the next turn, after
+ * other sockets had theirs. (A Cluster's subscriber connection is internal to ioredis: not paced.)
+ */
+const paced = new WeakSet<Readable>()
+function paceReads (stream: Readable): void {
+  if (paced.has(stream)) return
+  paced.add(stream)
+  stream.on('data', () => {
+    if (stream.isPaused()) return
+    stream.pause()
+    setImmediate(() => { if (!stream.destroyed) stream.resume() })
+  })
 }
