@@ -113,16 +113,19 @@ export function createSessionCommitter (deps: CommitDeps) {
     if (id === undefined) id = newSessionId()
     const result = await deps.store.apply(id, { changes: capture.changes, create, user: validUser, rotatedAt: rotated === undefined ? undefined : now }, now)
     if (result.status === 'gone') {
-      // Ended while this request was in flight (logout elsewhere wins): nothing to keep.
+      // Ended while this request was in flight (logout elsewhere wins): nothing to keep. No podside
+      // cookie either: an id that was regenerated and then outlived its grace is gone too, and the
+      // browser may hold the new id by now.
       log.info('session ended during the request; its cookies were dropped')
-      return { setCookies: [...setCookies, expiredSessionCookie(cookieOpts)], state: 'destroyed' }
+      return { setCookies, state: 'destroyed' }
     }
     if (result.refused > 0) log.warn({ refused: result.refused }, 'jar full: cookies refused')
     if (create) { state = 'created'; issue = true; deps.metrics.sessionsCreated.inc() }
     // The browser's cookie is session-only while no cookie of the jar outlives the idle timeout, and
-    // persists to the absolute expiry otherwise, as the app's own cookie would have: it is set
-    // again whenever the jar changed, so a logout that deleted the persistent cookie ends it.
-    if (capture.changes.length > 0) issue = true
+    // persists to the absolute expiry otherwise, as the app's own cookie would have: it is set again
+    // when that changes (a logout that deleted the persistent cookie ends it). Not on every write: a
+    // write racing a regenerate on another node would hand the browser the replaced id.
+    if (result.persistent !== result.wasPersistent) issue = true
     if (issue) {
       const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
       setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))

@@ -97,6 +97,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
         sessions.set(id, e)
       }
       let refused = 0
+      const wasPersistent = e.maxPersistent > now + t.idleMs
       for (const ch of input.changes) {
         if (ch.op === 'delete') { e.cookies.delete(cookieKey(ch.domain, ch.path, ch.name)); continue }
         const key = cookieKey(ch.cookie.domain, ch.cookie.path, ch.cookie.name)
@@ -118,7 +119,7 @@ export function createMemoryStore (t: StoreTimeouts, opts: { sweepMs?: number, c
         set.add(id)
       }
       touch(e, now)
-      return { status: 'applied', id, absoluteExpiry: e.absoluteExpiry, persistent: e.maxPersistent > now + t.idleMs, refused }
+      return { status: 'applied', id, absoluteExpiry: e.absoluteExpiry, persistent: e.maxPersistent > now + t.idleMs, wasPersistent, refused }
     },
     async regenerate (oldId, newId, now) {
       const e = live(oldId, now)

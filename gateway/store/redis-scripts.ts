@@ -55,8 +55,8 @@ return h
 /**
  * KEYS[1] session. ARGV now, idleMs, absoluteMs, create(0|1), user ('' = unchanged), maxCookies,
  * channel, rotatedAt ('' = unchanged), then per change: op ('set'|'del'), field, json, expires.
- * Returns {'ok', absoluteExpiry, maxPersistent, previousUser, refused} | {'moved', id} | {'gone'}.
- * maxPersistent is the latest expiry among the cookies left after the changes.
+ * Returns {'ok', absoluteExpiry, maxPersistent, previousUser, refused, maxPersistentBefore} |
+ * {'moved', id} | {'gone'}. maxPersistent is the latest expiry among the cookies left after the changes.
  */
 export const APPLY = `
 local key = KEYS[1]
@@ -70,6 +70,7 @@ if not meta[1] then
 end
 if meta[4] then return {'moved', meta[4]} end
 local a, x = tonumber(meta[2]), tonumber(meta[3])
+local xBefore = x
 if now >= a then redis.call('DEL', key) return {'gone'} end
 -- Cookies are the fields that are not bookkeeping: the limit counts exactly those.
 local metaCount = 0
@@ -120,7 +121,7 @@ redis.call('HSET', key, '_s', now, '_x', x)
 redis.call('HINCRBY', key, '_v', 1)
 redis.call('PEXPIRE', key, math.max(1, math.min(a, math.max(now + idle, x)) - now))
 redis.call('PUBLISH', ARGV[7], KEYS[1])
-return {'ok', tostring(a), tostring(x), previous, refused}
+return {'ok', tostring(a), tostring(x), previous, refused, tostring(xBefore)}
 `
 
 /**

@@ -94,13 +94,14 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
         reply = await redis.podsideApply(sessionKey(id), ...args.map((a, i) => i === 3 ? 0 : a))
       }
       if (reply[0] !== 'ok') return { status: 'gone' }
-      const [, absolute, maxPersistent, previousUser, refused] = reply
+      const [, absolute, maxPersistent, previousUser, refused, maxPersistentBefore] = reply
       if (input.user !== undefined && input.user !== previousUser) {
         if (previousUser !== '') await redis.srem(userKey(String(previousUser)), id)
         await redis.sadd(userKey(input.user), id)
         await redis.pexpire(userKey(input.user), t.absoluteMs)
       }
-      return { status: 'applied', id, absoluteExpiry: Number(absolute), persistent: Number(maxPersistent) > now + t.idleMs, refused: Number(refused) }
+      return { status: 'applied', id, absoluteExpiry: Number(absolute), persistent: Number(maxPersistent) > now + t.idleMs,
+        wasPersistent: Number(maxPersistentBefore) > now + t.idleMs, refused: Number(refused) }
     },
 
     async regenerate (oldId, newId, now) {

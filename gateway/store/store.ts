@@ -35,6 +35,8 @@ export type ApplyResult =
     absoluteExpiry: number
     /** The jar, as it is after these changes, holds a cookie that outlives the idle timeout (so the browser cookie must persist). */
     persistent: boolean
+    /** The same, before these changes: when the two differ, the browser cookie's lifetime must change. */
+    wasPersistent: boolean
     /** Changes dropped because the jar was full. */
     refused: number
   }
