@@ -112,8 +112,9 @@ t.test('podside purge exits 2 on bad input, publishing nothing', async (t) => {
     ['no --redis', ['/a.png'], /--redis \(PODSIDE_REDIS, REDIS_URL\) is required/],
     ['a malformed --redis', ['--redis', 'http://x', '/a.png'], /redis/]
   ]
-  for (const [what, args, stderr] of cases) {
-    const run = await runCli(['purge', ...args])
+  const runs = await Promise.all(cases.map(async ([, args]) => await runCli(['purge', ...args])))
+  for (const [i, [what, , stderr]] of cases.entries()) {
+    const run = runs[i]
     t.equal(run.code, 2, what)
     t.match(run.stderr, stderr, what)
     t.equal(run.stdout, '', what)
