@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { sendError } from '../shared/error-response.js'
+import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { plan } from './conditional.js'
-import { MethodNotAllowed } from './errors.js'
+import { MethodNotAllowed, ReadFailed, TornRead } from './errors.js'
 import type { FileStore } from './file-store.js'
 import type { FileproxyMetrics } from './metrics.js'
 import { keyFromRequestPath } from './request-path.js'
@@ -49,13 +50,12 @@ export function createHandler (deps: HandlerDeps) {
         if (hit.kind === 'disk') hit.file.release()
       }
     } catch (err) {
-      const code = (err as { code?: string }).code
-      if (code === 'FP_ERR_READ') deps.log.error({ err, reqId, path: rawPath }, 'read failed')
-      if (code === 'FP_ERR_TORN_READ') {
+      if (hasCode(err, ReadFailed.code)) deps.log.error({ err, reqId, path: rawPath }, 'read failed')
+      if (hasCode(err, TornRead.code)) {
         deps.metrics.tornReads.inc()
         deps.log.warn({ reqId, path: rawPath }, 'file changed while it was streamed: answer cut short')
       }
-      sendError(res, err, code === 'FP_ERR_METHOD_NOT_ALLOWED' ? { headers: { allow: 'GET, HEAD' } } : {})
+      sendError(res, err, hasCode(err, MethodNotAllowed.code) ? { headers: { allow: 'GET, HEAD' } } : {})
     }
   }
 }

@@ -3,7 +3,7 @@ import { sendJson } from '../shared/admin-server.js'
 import { sendError } from '../shared/error-response.js'
 import { BadRequest, MethodNotAllowed, NotFound } from './errors.js'
 import { SESSION_ID } from './session-cookie.js'
-import type { SessionRecord, SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store/store.js'
 
 /**
  * The session API of the admin listener:

@@ -8,3 +8,5 @@ export const UpstreamFailed = defineError('GW_ERR_UPSTREAM_FAILED', 'Bad Gateway
 export const StoreUnavailable = defineError('GW_ERR_STORE_UNAVAILABLE', 'Service Unavailable', 503)
 export const NotFound = defineError('GW_ERR_NOT_FOUND', 'Not Found', 404)
 export const MethodNotAllowed = defineError('GW_ERR_METHOD_NOT_ALLOWED', 'Method Not Allowed', 405)
+/** The browser left before its answer: the request to the app is aborted (499, nginx's convention). */
+export const ClientGone = defineError('GW_ERR_CLIENT_GONE', 'client gone', 499)

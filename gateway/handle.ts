@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { BadRequest, StoreUnavailable } from './errors.js'
 import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -10,7 +11,7 @@ import { appRequestParts, loadSession } from './session-load.js'
 import { commitNeeded, type CommitResult, type SessionState, type createSessionCommitter } from './session-commit.js'
 import type { GatewayMetrics } from './metrics.js'
 import type { Head, Upstream } from './proxy.js'
-import type { SessionStore } from './store.js'
+import type { SessionStore } from './store/store.js'
 
 export interface HandlerDeps {
   store: SessionStore
@@ -25,8 +26,6 @@ export interface HandlerDeps {
   storeFailure: 'closed' | 'open'
   retryAfterSeconds: number
 }
-
-const STORE_DOWN = 'GW_ERR_STORE_UNAVAILABLE'
 
 /**
  * One request, top to bottom: framing → public view → session cookie → jar → app → Set-Cookie
@@ -76,7 +75,7 @@ export function createHandler (deps: HandlerDeps) {
       })
     } catch (err) {
       if (!res.headersSent && !res.destroyed) {
-        const level = hasCode(err, STORE_DOWN) || hasCode(err, 'GW_ERR_BAD_REQUEST') ? 'warn' : 'error'
+        const level = hasCode(err, StoreUnavailable.code) || hasCode(err, BadRequest.code) ? 'warn' : 'error'
         log[level]({ err }, 'request failed')
       }
       sendError(res, err, { retryAfterSeconds: deps.retryAfterSeconds })

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { Pool, type Dispatcher } from 'undici'
 import { PodsideError } from '../shared/errors.js'
-import { UpstreamFailed, UpstreamTimeout, UpstreamUnreachable } from './errors.js'
+import { ClientGone, UpstreamFailed, UpstreamTimeout, UpstreamUnreachable } from './errors.js'
 import { guardedConnector } from './upstream-eof-guard.js'
 
 /** What the browser gets in place of the app's head (status and filtered headers). */
@@ -83,12 +83,12 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor (private readonly res: ServerResponse, private readonly onHead: OnHead,
     private readonly resolve: () => void, private readonly reject: (err: unknown) => void) {
-    res.on('close', () => { if (!this.settled) this.controller?.abort(new PodsideError('GW_ERR_CLIENT_GONE', 'client gone', 499)) })
+    res.on('close', () => { if (!this.settled) this.controller?.abort(new ClientGone()) })
   }
 
   onRequestStart (controller: Controller): void {
     this.controller = controller
-    if (this.res.destroyed) controller.abort(new PodsideError('GW_ERR_CLIENT_GONE', 'client gone', 499))
+    if (this.res.destroyed) controller.abort(new ClientGone())
   }
 
   onResponseStart (controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { StoreUnavailable } from './errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { ClientView } from './forwarded.js'
 import { one, setCookieLines } from './headers.js'
@@ -7,7 +8,7 @@ import { rotatedAppSessionCookie } from './app-session-rotation.js'
 import { captureSetCookies } from './jar.js'
 import type { GatewayMetrics } from './metrics.js'
 import { expiredSessionCookie, newSessionId, sessionSetCookie, type Signer } from './session-cookie.js'
-import type { SessionRecord, SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store/store.js'
 
 export type SessionState = 'none' | 'loaded' | 'created' | 'regenerated' | 'destroyed'
 
@@ -61,7 +62,7 @@ export function createSessionCommitter (deps: CommitDeps) {
     try {
       return await commitToStore(session, headers, view, request, now, log)
     } catch (err) {
-      if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+      if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
       log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
       return { setCookies: [], state: session === undefined ? 'none' : 'loaded' }
     }

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http'
 import { hasCode } from '../shared/errors.js'
+import { StoreUnavailable } from './errors.js'
 import type { Logger } from '../shared/logger.js'
 import { appCookieHeader } from './app-cookie.js'
 import type { ClientView } from './forwarded.js'
 import type { UpstreamRequestParts } from './headers.js'
 import { readBrowserCookies, type BrowserCookies, type Signer } from './session-cookie.js'
-import type { SessionRecord, SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store/store.js'
 
 export interface LoadedSession {
   browser: BrowserCookies
@@ -43,7 +44,7 @@ export async function loadSession (deps: SessionLoadDeps, req: IncomingMessage, 
     }
     return { browser, session, storeUp: true, stale: false }
   } catch (err) {
-    if (deps.storeFailure === 'closed' || !hasCode(err, 'GW_ERR_STORE_UNAVAILABLE')) throw err
+    if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
     log.warn({ err }, 'store unreachable: proxying without the jar (--store-failure open)')
     return { browser, session: undefined, storeUp: false, stale: false }
   }

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
+import { AdminInternal, AdminNotFound } from './common-errors.js'
+import type { PodsideError } from './errors.js'
 import type { Logger } from './logger.js'
 
 export type AdminRoute = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>
@@ -22,7 +24,7 @@ export function createAdminServer (opts: AdminOptions): http.Server {
     const url = new URL(req.url ?? '/', 'http://admin')
     route(req, res, url).catch((err: unknown) => {
       opts.log.error({ err, path: url.pathname }, 'admin request failed')
-      if (!res.headersSent) sendJson(res, 500, { error: { code: 'ADMIN_ERR_INTERNAL', message: 'Internal Server Error' } })
+      if (!res.headersSent) sendErrorJson(res, new AdminInternal())
     })
   })
 
@@ -44,8 +46,12 @@ export function createAdminServer (opts: AdminOptions): http.Server {
       }
     }
     if (opts.routes !== undefined && await opts.routes(req, res, url)) return
-    sendJson(res, 404, { error: { code: 'ADMIN_ERR_NOT_FOUND', message: 'Not Found' } })
+    sendErrorJson(res, new AdminNotFound())
   }
+}
+
+function sendErrorJson (res: ServerResponse, err: PodsideError): void {
+  sendJson(res, err.statusCode, { error: { code: err.code, message: err.message } })
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -1,14 +1,7 @@
-import { PodsideError } from './errors.js'
+import { ConfigError } from './common-errors.js'
 import { Problem, type Schema, type Setting, type Values } from './settings.js'
 
-/** Thrown once with every problem found; the CLI prints them and exits 2. */
-export class ConfigError extends PodsideError {
-  readonly problems: readonly string[]
-  constructor (problems: readonly string[]) {
-    super('CFG_ERR_INVALID', `invalid configuration:\n  - ${problems.join('\n  - ')}`, 500)
-    this.problems = problems
-  }
-}
+export { ConfigError }
 
 export function flagName (key: string): string {
   return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import { Internal } from './common-errors.js'
 import { PodsideError } from './errors.js'
 
 /**
@@ -8,7 +9,7 @@ import { PodsideError } from './errors.js'
  */
 export function sendError (res: ServerResponse, err: unknown, opts: { retryAfterSeconds?: number, headers?: Record<string, string> } = {}): void {
   if (res.headersSent) { res.destroy(); return }
-  const e = err instanceof PodsideError ? err : new PodsideError('ERR_INTERNAL', 'Internal Server Error', 500)
+  const e = err instanceof PodsideError ? err : new Internal()
   const body = JSON.stringify({ error: { code: e.code, message: e.message } })
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',

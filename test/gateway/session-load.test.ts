@@ -2,7 +2,7 @@ import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { appRequestParts, loadSession } from '../../gateway/session-load.js'
 import { createSigner, newSessionId } from '../../gateway/session-cookie.js'
-import { createMemoryStore } from '../../gateway/store-memory.js'
+import { createMemoryStore } from '../../gateway/store/memory.js'
 import { clientView } from '../../gateway/forwarded.js'
 import { silentLogger } from '../helpers/log.js'
 

@@ -1,4 +1,4 @@
-import { cookieKey, type JarCookie } from './jar.js'
+import { cookieKey, type JarCookie } from '../jar.js'
 import { capExpiry, sessionEnd, type ApplyInput, type ApplyResult, type SessionRecord, type SessionStore, type StoreTimeouts } from './store.js'
 
 interface Entry {

@@ -1,5 +1,5 @@
-import { StoreUnavailable } from './errors.js'
-import type { GatewayMetrics } from './metrics.js'
+import { StoreUnavailable } from '../errors.js'
+import type { GatewayMetrics } from '../metrics.js'
 import type { SessionStore } from './store.js'
 
 type Op = Exclude<keyof SessionStore, 'kind' | 'close'>

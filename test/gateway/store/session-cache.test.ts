@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createSessionCache } from '../../gateway/session-cache.js'
-import type { SessionRecord } from '../../gateway/store.js'
+import { createSessionCache } from '../../../gateway/store/session-cache.js'
+import type { SessionRecord } from '../../../gateway/store/store.js'
 
 const T0 = 1_800_000_000_000
 const TOUCH = 1_000

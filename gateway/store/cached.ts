@@ -1,8 +1,8 @@
-import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
-import type { Logger } from '../shared/logger.js'
-import type { RedisTarget } from '../shared/redis-url.js'
+import { createChannelSubscriber, type ChannelSubscriber } from '../../shared/channel-subscriber.js'
+import type { Logger } from '../../shared/logger.js'
+import type { RedisTarget } from '../../shared/redis-url.js'
 import { createSessionCache, type SessionCache } from './session-cache.js'
-import { idOfSessionKey, invalidationChannel } from './store-redis.js'
+import { idOfSessionKey, invalidationChannel } from './redis.js'
 import type { SessionStore } from './store.js'
 
 export interface CachedStoreHooks {

@@ -1,6 +1,6 @@
-import type { RedisClient } from '../shared/redis-client.js'
-import { cookieKey, type JarCookie, type SameSite } from './jar.js'
-import { APPLY, DESTROY, LOAD, MARK_MOVED, RETIRE, WRITE_COPY } from './store-redis-scripts.js'
+import type { RedisClient } from '../../shared/redis-client.js'
+import { cookieKey, type JarCookie, type SameSite } from '../jar.js'
+import { APPLY, DESTROY, LOAD, MARK_MOVED, RETIRE, WRITE_COPY } from './redis-scripts.js'
 import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeouts } from './store.js'
 
 type Reply = string | number | null | Reply[]

@@ -1,14 +1,14 @@
 import t, { type Test } from 'tap'
-import { createRedisClient, closeRedis, waitReady } from '../../shared/redis-client.js'
-import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
-import { createRedisStore, idOfSessionKey, invalidationChannel } from '../../gateway/store-redis.js'
-import { createCachedStore } from '../../gateway/store-cached.js'
+import { createRedisClient, closeRedis, waitReady } from '../../../shared/redis-client.js'
+import { parseRedisUrl, type RedisTarget } from '../../../shared/redis-url.js'
+import { createRedisStore, idOfSessionKey, invalidationChannel } from '../../../gateway/store/redis.js'
+import { createCachedStore } from '../../../gateway/store/cached.js'
 import { Redis } from 'ioredis'
-import { startCluster, startRedis, startSentinel, stopRedis } from '../helpers/redis.js'
-import { waitFor } from '../helpers/ports.js'
-import { newSessionId } from '../../gateway/session-cookie.js'
-import { capturingLogger, silentLogger } from '../helpers/log.js'
-import { contractTimeouts, storeContract } from './store-contract.js'
+import { startCluster, startRedis, startSentinel, stopRedis } from '../../helpers/redis.js'
+import { waitFor } from '../../helpers/ports.js'
+import { newSessionId } from '../../../gateway/session-cookie.js'
+import { capturingLogger, silentLogger } from '../../helpers/log.js'
+import { contractTimeouts, storeContract } from './contract.js'
 
 async function connect (url: string) {
   const client = createRedisClient(parseRedisUrl(url) as RedisTarget, { role: 'command', timeoutMs: 2000, log: silentLogger() })

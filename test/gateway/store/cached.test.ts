@@ -1,10 +1,10 @@
 import t from 'tap'
-import { createSessionCache } from '../../gateway/session-cache.js'
-import { cacheStore } from '../../gateway/store-cached.js'
-import { createMemoryStore } from '../../gateway/store-memory.js'
-import { newSessionId } from '../../gateway/session-cookie.js'
-import { contractTimeouts } from './store-contract.js'
-import type { JarChange } from '../../gateway/jar.js'
+import { createSessionCache } from '../../../gateway/store/session-cache.js'
+import { cacheStore } from '../../../gateway/store/cached.js'
+import { createMemoryStore } from '../../../gateway/store/memory.js'
+import { newSessionId } from '../../../gateway/session-cookie.js'
+import { contractTimeouts } from './contract.js'
+import type { JarChange } from '../../../gateway/jar.js'
 
 const T0 = 1_800_000_000_000
 const set = (name: string, value: string): JarChange => ({

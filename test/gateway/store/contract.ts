@@ -1,7 +1,7 @@
 import type { Test } from 'tap'
-import type { JarChange, JarCookie } from '../../gateway/jar.js'
-import type { SessionStore, StoreTimeouts } from '../../gateway/store.js'
-import { newSessionId } from '../../gateway/session-cookie.js'
+import type { JarChange, JarCookie } from '../../../gateway/jar.js'
+import type { SessionStore, StoreTimeouts } from '../../../gateway/store/store.js'
+import { newSessionId } from '../../../gateway/session-cookie.js'
 
 /**
  * One behaviour contract for every session store (the shape of oauth2-proxy's

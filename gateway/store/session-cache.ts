@@ -9,7 +9,7 @@ import type { SessionRecord } from './store.js'
  * - Invalidation. Every script that changes a session publishes the session's key, and every
  *   node drops that session. Redis may send the writer its reply before the message (measured),
  *   so the writer waits until its own subscription has seen Redis send it before the browser gets
- *   the answer (store-cached.ts, `announced`): a redirect after a write, which must travel writer
+ *   the answer (cached.ts, `announced`): a redirect after a write, which must travel writer
  *   → browser → other node, then finds the message already there. This node's own writes drop
  *   the session at once.
  * - Only while subscribed: when the subscription drops, the cache empties and stays off until it

@@ -1,4 +1,4 @@
-import type { JarChange, JarCookie } from './jar.js'
+import type { JarChange, JarCookie } from '../jar.js'
 
 /** A session as the store holds it. Times are epoch ms. */
 export interface SessionRecord {
@@ -60,7 +60,7 @@ export function touchGranularity (idleMs: number): number {
 
 /**
  * Where sessions live. Two implementations (memory, Redis) pass one contract test suite
- * (test/gateway/store-contract.ts). Every call takes `now` so tests can move time without waiting.
+ * (test/gateway/store/contract.ts). Every call takes `now` so tests can move time without waiting.
  * Writes are per cookie and atomic per response: parallel responses never lose each other's cookies.
  */
 export interface SessionStore {

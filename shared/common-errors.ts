@@ -1,0 +1,20 @@
+import { defineError } from './errors.js'
+
+/**
+ * The catalogue of errors every daemon shares: the admin listener's and the configuration's.
+ * Codes are stable: match on `code`; retired codes are never reused.
+ */
+export const Internal = defineError('ERR_INTERNAL', 'Internal Server Error', 500)
+export const AdminNotFound = defineError('ADMIN_ERR_NOT_FOUND', 'Not Found', 404)
+export const AdminInternal = defineError('ADMIN_ERR_INTERNAL', 'Internal Server Error', 500)
+const ConfigInvalid = defineError('CFG_ERR_INVALID', 'invalid configuration', 400)
+
+/** Thrown once with every problem found; the CLI prints them and exits 2. */
+export class ConfigError extends ConfigInvalid {
+  readonly problems: readonly string[]
+  constructor (problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}

@@ -1,7 +1,0 @@
-import t from 'tap'
-import { createMemoryStore } from '../../gateway/store-memory.js'
-import { contractTimeouts, storeContract } from './store-contract.js'
-
-t.test('memory store', async (t) => {
-  storeContract(t, async () => createMemoryStore(contractTimeouts))
-})
