@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { logAccess, withoutQuery } from '../shared/access-log.js'
 import { sendError } from '../shared/error-response.js'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
@@ -23,17 +24,11 @@ export interface HandlerDeps {
 export function createHandler (deps: HandlerDeps) {
   let seq = 0
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now()
     const reqId = ++seq
     const target = req.url ?? '/'
-    const q = target.indexOf('?')
-    const rawPath = q === -1 ? target : target.slice(0, q)
+    const rawPath = withoutQuery(target)
     let source = 'none'
-    res.on('close', () => { // emitted once per response: `once` would only add a wrapper
-      const status = res.headersSent ? res.statusCode : 499
-      deps.metrics.requestsWith(status).inc()
-      deps.log.info({ reqId, method: req.method, path: rawPath, status, ms: Math.round((performance.now() - started) * 100) / 100, source }, 'request')
-    })
+    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, reqId, started: performance.now(), fields: () => ({ source }) })
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET or HEAD only')
       const key = keyFromRequestPath(rawPath)
@@ -43,7 +38,7 @@ export function createHandler (deps: HandlerDeps) {
       source = hit.kind === 'disk' ? 'disk' : hit.cached ? 'hit' : 'miss'
       try {
         const answer = plan(req.method, req.headers, hit.meta)
-        const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, q, deps.hashParam, hit.meta.hash))
+        const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, rawPath.length, deps.hashParam, hit.meta.hash))
         if (streaming !== undefined) await streaming
       } finally {
         // The request held the open file until its answer was written.
@@ -65,8 +60,8 @@ export function createHandler (deps: HandlerDeps) {
  * parameter) equal to the file's hash. Anything else (stale, empty, repeated, absent) must be
  * revalidated, or a CDN would keep old bytes for a year.
  */
-export function cacheControl (target: string, q: number, hashParam: string, hash: string): string {
-  if (q === -1) return REVALIDATE
-  const values = new URLSearchParams(target.slice(q + 1)).getAll(hashParam)
+export function cacheControl (target: string, pathLength: number, hashParam: string, hash: string): string {
+  if (pathLength === target.length) return REVALIDATE // no query
+  const values = new URLSearchParams(target.slice(pathLength + 1)).getAll(hashParam)
   return values.length === 1 && values[0] === hash ? IMMUTABLE : REVALIDATE
 }

@@ -2,10 +2,10 @@ import http from 'node:http'
 import { access } from 'node:fs/promises'
 import { constants, realpathSync } from 'node:fs'
 import { createAdminServer } from '../shared/admin-server.js'
+import type { Daemon, DaemonDeps } from '../shared/daemon.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
 import { drainable, listen } from '../shared/listen.js'
-import type { Logger } from '../shared/logger.js'
 import { fileRoutes } from './admin-routes.js'
 import { createFileStore, type FileStore } from './file-store.js'
 import { createHandler } from './handle.js'
@@ -14,17 +14,7 @@ import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
 import { fileproxyLimits, type FileproxyConfig } from './settings.js'
 import { createWatcher } from './watcher.js'
 
-export interface FileproxyDeps {
-  log: Logger
-  clock?: () => number
-}
-
-export interface Fileproxy {
-  listen (): Promise<{ url: string, adminUrl: string }>
-  close (): Promise<void>
-}
-
-export function createFileproxy (config: FileproxyConfig, deps: FileproxyDeps): Fileproxy {
+export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const root = realpathSync(config.root)
   const metrics = createFileproxyMetrics(() => ({ bytes: files.bytes, entries: files.entries }))

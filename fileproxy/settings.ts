@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs'
-import { commonSettings, purgeChannelSetting, redisSetting } from '../shared/common-settings.js'
+import { checkListeners, commonSettings, purgeChannelSetting, redisSetting } from '../shared/common-settings.js'
 import { boolean, duration, listenAddress, size, text, type Values } from '../shared/settings.js'
 import { formatSize } from '../shared/units.js'
 
@@ -46,8 +46,6 @@ export function checkFileproxyConfig (c: FileproxyConfig): string[] {
   }
   if (!/^[A-Za-z0-9_.~-]+$/.test(c.hashParam)) problems.push(`--hash-param (PODSIDE_HASH_PARAM): expected a plain query parameter name, got ${JSON.stringify(c.hashParam)}`)
   if (c.watchPoll && !c.watch) problems.push('--watch-poll (PODSIDE_WATCH_POLL): needs --watch')
-  if (c.listen.port !== 0 && c.listen.port === c.adminListen.port && c.listen.host === c.adminListen.host) {
-    problems.push('--admin-listen (PODSIDE_ADMIN_LISTEN): must differ from --listen: the admin API is never on the public port')
-  }
+  problems.push(...checkListeners(c))
   return problems
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import { withoutQuery } from '../shared/access-log.js'
 import type { TLSSocket } from 'node:tls'
 import type { PublicUrl, SiteContext } from './jar.js'
 import { siteContext } from './same-site.js'
@@ -56,6 +57,5 @@ export function requestPath (target: string): string {
   if (!path.startsWith('/')) {
     try { path = new URL(path).pathname } catch { return '/' }
   }
-  const q = path.indexOf('?')
-  return q === -1 ? path : path.slice(0, q)
+  return withoutQuery(path)
 }

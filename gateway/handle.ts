@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
 import { BadRequest, StoreUnavailable } from './errors.js'
+import { logAccess } from '../shared/access-log.js'
 import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
@@ -34,23 +35,14 @@ export interface HandlerDeps {
 export function createHandler (deps: HandlerDeps) {
   let seq = 0
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now()
     const reqId = ++seq
     const log = lazyChild(deps.log, { reqId })
     let state: SessionState = 'none'
     // 'finish' (the whole answer handed to the OS), not writableFinished, tells a complete answer:
     // the latter is still false at 'close' while the socket drains its last bytes.
-    // `on`, not `once`: a response emits each event once, and `once` costs a wrapper and a removal
-    // per request (it showed in the profile).
     let finished = false
     res.on('finish', () => { finished = true })
-    res.on('close', () => {
-      // 499 (nginx's convention): the client left before an answer was sent.
-      const status = res.headersSent ? res.statusCode : 499
-      deps.metrics.requestsWith(status).inc()
-      deps.log.info({ reqId, method: req.method, path: pathOf(req.url), status, ms: round(performance.now() - started),
-        session: state, aborted: !finished }, 'request')
-    })
+    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, reqId, started: performance.now(), fields: () => ({ session: state, aborted: !finished }) })
     try {
       checkFraming(req)
       const view = clientView(req, deps.trustProxy)
@@ -83,12 +75,3 @@ export function createHandler (deps: HandlerDeps) {
   }
 }
 
-function pathOf (url: string | undefined): string {
-  // The query string is left out of logs: it may carry tokens (password resets, signed URLs).
-  const q = url?.indexOf('?') ?? -1
-  return q === -1 ? url ?? '' : (url as string).slice(0, q)
-}
-
-function round (ms: number): number {
-  return Math.round(ms * 100) / 100
-}

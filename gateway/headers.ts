@@ -14,16 +14,19 @@ const GATEWAY_REQUEST_FIELDS = new Set(['cookie', 'x-forwarded-for', 'x-forwarde
 const PODSIDE_RESPONSE_FIELDS = new Set(['podside-session', 'podside-session-user', 'podside-session-id', 'set-cookie'])
 
 const NONE: ReadonlySet<string> = new Set()
+const FOLDED = /[^a-z0-9-]/
+const FOLDED_ALL = /[^a-z0-9-]/g
 
 /**
  * Whether a client's field would speak in podside's name or in the name of a proxy the app trusts:
  * the whole `Podside-` family, any spelling of a field the gateway sets (PHP, WSGI and Rack read
- * `X_Forwarded_For` as `X-Forwarded-For`, as nginx's default of dropping underscored names
- * acknowledges), and, from a client not behind `--trust-proxy`, every forwarding field (Rack
+ * `X_Forwarded_For`, and PHP `X.Forwarded.For`, as `X-Forwarded-For`, as nginx's default of
+ * dropping underscored names acknowledges), and, from a client not behind `--trust-proxy`, every forwarding field (Rack
  * believes `X-Forwarded-Ssl` before `X-Forwarded-Proto`), as Envoy and Traefik strip them.
  */
 function spokenForPodside (name: string, trusted: boolean): boolean {
-  const dashed = name.includes('_') ? name.replaceAll('_', '-') : name
+  // CGI-style servers fold every character that is not a letter or digit into `_` (PHP: `.` too).
+  const dashed = FOLDED.test(name) ? name.replace(FOLDED_ALL, '-') : name
   if (dashed.startsWith('podside-')) return true
   const forwarding = dashed.startsWith('x-forwarded-') || dashed === 'forwarded' || dashed === 'x-real-ip'
   if (dashed !== name && (forwarding || GATEWAY_REQUEST_FIELDS.has(dashed))) return true

@@ -9,8 +9,10 @@ import { BadRequest } from './errors.js'
  * close; forwarding it would let the app and the gateway disagree on where the next request starts.
  */
 export function checkFraming (req: IncomingMessage): void {
-  // RFC 9112 §3.2: a request with more than one Host field MUST be answered 400.
+  // RFC 9112 §3.2: a request with more than one Host field, or an invalid one, MUST be answered 400.
   if (hostFields(req.rawHeaders) > 1) throw new BadRequest('more than one Host header')
+  const host = req.headers.host
+  if (host !== undefined && !HOST.test(host)) throw new BadRequest('invalid Host header')
   // `OPTIONS *` asks about the server itself (RFC 9110 §9.3.7): nothing the app can answer.
   if (req.url === '*') throw new BadRequest('asterisk-form request target')
   const te = req.headers['transfer-encoding']
@@ -20,6 +22,9 @@ export function checkFraming (req: IncomingMessage): void {
     throw new BadRequest('Transfer-Encoding must end in chunked')
   }
 }
+
+/** RFC 9110 §7.2: uri-host [ ":" port ], the host a reg-name or a bracketed IP literal (RFC 3986 §3.2.2). */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/
 
 function hostFields (raw: readonly string[]): number {
   let n = 0

@@ -1,9 +1,9 @@
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { createAdminServer } from '../shared/admin-server.js'
+import type { Daemon, DaemonDeps } from '../shared/daemon.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
-import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, isCommandTimeout, resetStalledConnection, waitReady, type RedisClient } from '../shared/redis-client.js'
 import { sessionRoutes } from './admin-routes.js'
 import { createResetWatch } from './app-session-rotation.js'
@@ -20,19 +20,7 @@ import { createRedisStore } from './store/redis.js'
 import { touchGranularity, type SessionStore } from './store/store.js'
 import { createUpgradeHandler } from './upgrade.js'
 
-export interface GatewayDeps {
-  log: Logger
-  /** Injected time (epoch ms), so tests can move past timeouts without waiting. */
-  clock?: () => number
-}
-
-export interface Gateway {
-  listen (): Promise<{ url: string, adminUrl: string }>
-  /** Stops accepting, lets requests in flight finish (up to --shutdown-timeout), closes Redis. */
-  close (): Promise<void>
-}
-
-export function createGateway (config: GatewayConfig, deps: GatewayDeps): Gateway {
+export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const clock = deps.clock ?? Date.now
   const metrics = createGatewayMetrics()

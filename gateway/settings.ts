@@ -1,4 +1,4 @@
-import { commonSettings, redisSetting } from '../shared/common-settings.js'
+import { checkListeners, commonSettings, redisSetting } from '../shared/common-settings.js'
 import { boolean, duration, httpUrl, list, listenAddress, oneOf, size, text, type Values } from '../shared/settings.js'
 import { formatDuration } from '../shared/units.js'
 
@@ -67,8 +67,6 @@ export function checkGatewayConfig (c: GatewayConfig): string[] {
   }
   if (c.redisTimeout <= 0) problems.push('--redis-timeout (PODSIDE_REDIS_TIMEOUT): expected more than 0, got 0')
   if (c.upstreamTimeout <= 0) problems.push('--upstream-timeout (PODSIDE_UPSTREAM_TIMEOUT): expected more than 0, got 0')
-  if (c.listen.port !== 0 && c.listen.port === c.adminListen.port && c.listen.host === c.adminListen.host) {
-    problems.push('--admin-listen (PODSIDE_ADMIN_LISTEN): must differ from --listen: the admin API is never on the public port')
-  }
+  problems.push(...checkListeners(c))
   return problems
 }

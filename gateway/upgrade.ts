@@ -1,3 +1,4 @@
+import { withoutQuery } from '../shared/access-log.js'
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { PodsideError } from '../shared/errors.js'
@@ -29,7 +30,7 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
     socket.on('error', () => {}) // a client gone mid-handshake is not our failure
     run(req, socket, head, log).catch((err: unknown) => {
       const e = err instanceof PodsideError ? err : upstreamError(err)
-      log.warn({ err, code: e.code, path: req.url?.split('?')[0] }, 'upgrade failed')
+      log.warn({ err, code: e.code, path: withoutQuery(req.url ?? '') }, 'upgrade failed')
       writeRawError(socket, e.statusCode, e.statusCode === 503 ? deps.retryAfterSeconds : undefined)
     })
   }

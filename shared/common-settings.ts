@@ -1,3 +1,4 @@
+import type { ListenAddress } from './address.js'
 import { LOG_LEVELS } from './logger.js'
 import { duration, oneOf, redisUrl, text } from './settings.js'
 
@@ -9,6 +10,12 @@ export const commonSettings = {
 }
 
 export const purgeChannelSetting = text('Redis pub/sub channel of purge messages', { default: 'podside:purge' })
+
+/** The admin API is never on the public port. */
+export function checkListeners (c: { listen: ListenAddress, adminListen: ListenAddress }): string[] {
+  if (c.listen.port === 0 || c.listen.port !== c.adminListen.port || c.listen.host !== c.adminListen.host) return []
+  return ['--admin-listen (PODSIDE_ADMIN_LISTEN): must differ from --listen: the admin API is never on the public port']
+}
 
 export function redisSetting (help: string) {
   return redisUrl(help, { envFallback: 'REDIS_URL' })

@@ -51,3 +51,9 @@ t.test('request: fields that merely contain underscores or look alike pass', asy
   const out = upstreamRequestHeaders(request(['X_Custom_Id', '1', 'Podsidecar', '2', 'X-Forwardedness', '3']), { view, cookie: '', sessionId: undefined })
   t.same(names(out).slice(0, 3), ['X_Custom_Id', 'Podsidecar', 'X-Forwardedness'])
 })
+
+t.test('request: a dotted spelling of a Podside- or forwarding field is dropped too (PHP folds `.` into `_`)', async (t) => {
+  const out = upstreamRequestHeaders(request(['Podside.Session.Id', 'forged', 'Podside.Session.User', 'admin', 'X.Forwarded.Ssl', 'on',
+    'X.Real.IP', '1.2.3.4', 'Accept', 'a']), { view: { ...view, trusted: true }, cookie: '', sessionId: undefined })
+  t.same(names(out), ['Accept', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'])
+})

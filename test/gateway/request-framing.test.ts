@@ -44,3 +44,13 @@ t.test('malformed requests get a 4xx and at most a warning, never a 5xx', async 
   const levels = gw.lines.filter((l) => typeof l.level === 'number' && (l.level as number) >= 50)
   t.same(levels, [], 'nothing logged at error level')
 })
+
+t.test('a Host header that is not a host is refused (RFC 9110 §7.2)', async (t) => {
+  const withHost = (host: string): IncomingMessage => ({ url: '/', rawHeaders: ['Host', host], headers: { host } }) as unknown as IncomingMessage
+  for (const host of ['[::1', '[', '[,oPX', 'a b', 'a/b', 'a@b']) {
+    t.throws(() => checkFraming(withHost(host)), { code: 'GW_ERR_BAD_REQUEST' }, host)
+  }
+  for (const host of ['example.com', 'example.com:8080', '[::1]:8080', '127.0.0.1', 'xn--bcher-kva.example', '']) {
+    t.doesNotThrow(() => checkFraming(withHost(host)), host)
+  }
+})
