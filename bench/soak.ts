@@ -3,7 +3,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -74,7 +74,9 @@ const stats = {
   lateWritesDropped: 0,
   logins: 0, logouts: 0, writes: 0, reads: 0, regenerateRaces: 0,
   uploads: 0, replaces: 0, fileReads: 0, bigReads: 0, purges: 0, cliPurges: 0,
-  maxLagMs: 0
+  maxLagMs: 0,
+  /** Slots of the schedule left unused because every live user was waiting for an answer. */
+  skippedSlots: 0
 }
 const details: string[] = []
 let t0 = Date.now()
@@ -103,7 +105,7 @@ async function daemon (name: string, command: string, args: string[]): Promise<D
   const [port, admin] = [await freePort(), await freePort()]
   const child = spawn(process.execPath, [CLI, command, '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
   children.push(child)
-  const d: Daemon = { name, pid: child.pid as number, child, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, pool: new Pool(`http://127.0.0.1:${port}`, { connections: 128 }), kept: [], lines: 0, stderr: '' }
+  const d: Daemon = { name, pid: child.pid as number, child, url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${admin}`, pool: new Pool(`http://127.0.0.1:${port}`, { connections: 256 }), kept: [], lines: 0, stderr: '' }
   child.stderr?.on('data', (b) => { d.stderr = (d.stderr + String(b)).slice(-20_000) })
   createInterface({ input: child.stdout! }).on('line', (line) => {
     d.lines++
@@ -442,7 +444,9 @@ function act (): number {
     return 1
   }
   const idle = [...live.values()].filter((u) => !u.busy)
-  if (live.size < TARGET_LIVE || idle.length === 0) { track(login()); return 1 }
+  if (live.size < TARGET_LIVE) { track(login()); return 1 }
+  // Every user is waiting for an answer: more users would only be a login storm; the slot is skipped (counted).
+  if (idle.length === 0) { stats.skippedSlots++; return 1 }
   const u = idle[Math.floor(Math.random() * idle.length)]
   u.busy = true
   const done = (): void => { u.busy = false }
@@ -497,7 +501,9 @@ process.stdout.write(`soak: ${MINUTES} min at ${RATE} req/s; redis ${redisUrl}, 
 for (const d of daemons) process.stdout.write(`  ${pad(d.name, 12)} pid ${d.pid} ${d.url} admin ${d.adminUrl}\n`)
 
 const rss: Record<string, { minute1?: number, end?: number, min: number, max: number }> = {}
+const loadAvgs: number[] = []
 const sampleRss = (): void => {
+  loadAvgs.push(loadavg()[0])
   for (const d of [...daemons, { name: 'redis', pid: redis.pid }]) {
     const b = rssBytes(d.pid)
     const r = rss[d.name] ??= { min: b, max: b }
@@ -509,7 +515,7 @@ function progress (): void {
   const now = Date.now()
   const lat = latencies.slice(lastProgress.lat)
   process.stdout.write(`[${((now - t0) / 60_000).toFixed(1)} min] sent ${stats.sent} (${((stats.sent - lastProgress.sent) / ((now - lastProgress.at) / 1000)).toFixed(0)}/s), p50 ${pct(0.5, lat).toFixed(1)} ms p99 ${pct(0.99, lat).toFixed(1)} ms, in flight ${inflight.size}, live sessions ${live.size}, files ${files.length}, ` +
-    `5xx ${stats.status['5xx']}, errors ${stats.transportErrors}, lost writes ${stats.lostWrites}, lost sessions ${stats.lostSessions}, failed logouts ${stats.failedLogouts}, torn ${stats.tornBodies}, stale ${stats.staleReads}, max lag ${stats.maxLagMs.toFixed(0)} ms, ` +
+    `5xx ${stats.status['5xx']}, errors ${stats.transportErrors}, lost writes ${stats.lostWrites}, lost sessions ${stats.lostSessions}, failed logouts ${stats.failedLogouts}, torn ${stats.tornBodies}, stale ${stats.staleReads}, max lag ${stats.maxLagMs.toFixed(0)} ms, skipped ${stats.skippedSlots}, load avg ${loadavg()[0].toFixed(1)}, ` +
     `RSS ${daemons.map((d) => `${d.name.replace('gateway ', 'gw').replace('fileproxy ', 'fp')} ${mib(rssBytes(d.pid))}`).join(' ')} MiB\n`)
   lastProgress = { at: now, sent: stats.sent, lat: latencies.length }
 }
@@ -577,6 +583,8 @@ for (const g of growth) fail(!(g.end - g.minute1 > RSS_LIMIT), `${g.name} RSS gr
 
 const rows: Array<[string, string]> = [
   ['duration', `${MINUTES} min of load (${loadSeconds.toFixed(0)} s), ${RATE} req/s offered`],
+  ['machine', `load average ${loadAvgs.length === 0 ? '-' : `${Math.min(...loadAvgs).toFixed(1)}..${Math.max(...loadAvgs).toFixed(1)}`} (1-min, sampled every 10 s) on ${cpus().length} cores`],
+  ['slots skipped', `${stats.skippedSlots} (every live user was waiting for an answer)`],
   ['requests sent', `${stats.sent} (${(stats.sent / loadSeconds).toFixed(0)}/s incl. the final logouts), answered ${stats.answered}`],
   ['answers', Object.entries(stats.status).map(([k, v]) => `${k} ${v}`).join(', ')],
   ['latency (all)', `p50 ${pct(0.5, latencies).toFixed(1)} ms, p99 ${pct(0.99, latencies).toFixed(1)} ms, max ${pct(1, latencies).toFixed(0)} ms; schedule lag max ${stats.maxLagMs.toFixed(0)} ms; soak event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`],
@@ -603,7 +611,7 @@ for (const [k, v] of rows) process.stdout.write(`  ${pad(k, 32)} ${v}\n`)
 if (slow.length > 0) process.stdout.write(`\nanswers slower than 2 s (first ${slow.length}):\n${slow.map((l) => '  ' + l).join('\n')}\n`)
 if (details.length > 0) process.stdout.write(`\nfirst ${details.length} findings:\n${details.map((d) => '  ' + d).join('\n')}\n`)
 for (const d of daemons) if (d.kept.length > 0) process.stdout.write(`\n${d.name} warn/error/5xx log lines (first ${Math.min(20, d.kept.length)}):\n${d.kept.slice(0, 20).map((l) => '  ' + l.slice(0, 600)).join('\n')}\n`)
-const file = writeResults('-soak', { started, minutes: MINUTES, rate: RATE, loadSeconds, stats, keysAtEnd, liveAtEnd, keysAfterLogouts, rss: growth, daemon5xx, tornMetric, failures, details, logs: Object.fromEntries(daemons.map((d) => [d.name, d.kept.slice(0, 50)])) })
+const file = writeResults('-soak', { started, minutes: MINUTES, rate: RATE, loadAvgs, loadSeconds, stats, keysAtEnd, liveAtEnd, keysAfterLogouts, rss: growth, daemon5xx, tornMetric, failures, details, logs: Object.fromEntries(daemons.map((d) => [d.name, d.kept.slice(0, 50)])) })
 process.stdout.write(`\n${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}\nresults: ${file}\n`)
 
 await Promise.all(daemons.map(async (d) => { await d.pool.close(); if (d.child.exitCode === null) { const exited = new Promise((resolve) => d.child.once('exit', resolve)); d.child.kill('SIGTERM'); await exited } }))
