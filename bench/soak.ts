@@ -40,7 +40,9 @@ const SECRET = 'soak-secret-' + randomBytes(16).toString('hex')
 const CHANNEL = 'podside:purge'
 /** Sessions kept alive at once; a new user logs in whenever fewer are. */
 const TARGET_LIVE = 300
-const MAX_FILES = 400
+const MAX_FILES = 450
+/** Files written and read through both file proxies before the clock starts, so the caches are warm by minute 1. */
+const PREFILL = 400
 const BIG = 9 * 2 ** 20 // above the default --max-object-size (8MiB): streamed, never cached
 const RSS_LIMIT = 20 * 2 ** 20
 /** The old id of a regenerate lives on for 10 s (DESIGN); keys are counted after that. */
@@ -76,12 +78,22 @@ const stats = {
   uploads: 0, replaces: 0, fileReads: 0, bigReads: 0, purges: 0, cliPurges: 0,
   maxLagMs: 0,
   /** Slots of the schedule left unused because every live user was waiting for an answer. */
-  skippedSlots: 0
+  skippedSlots: 0,
+  /** Lost sessions by cause: the racing write's answer handed the browser its old (retired) id after the login's answer gave the new one. */
+  oldIdHandedBack: 0,
+  /** ... the racing write's answer expired the podside cookie. */
+  expiredByRacingWrite: 0,
+  /** ... a write dropped as late set a podside cookie (a new, empty session). */
+  lateWriteNewSession: 0
 }
 const details: string[] = []
 let t0 = Date.now()
+const perKind = new Map<string, number>()
+/** Keeps the first 30 findings of each kind for the report. */
 function note (kind: string, text: string): void {
-  if (details.length < 200) details.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${kind}: ${text}`)
+  const n = (perKind.get(kind) ?? 0) + 1
+  perKind.set(kind, n)
+  if (n <= 30) details.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${kind}: ${text}`)
 }
 const latencies: number[] = []
 const latencyBy: Record<string, number[]> = {}
@@ -286,19 +298,21 @@ async function regenerateRace (u: User): Promise<void> {
   if (w?.status === 200 && w.json !== undefined) {
     if (w.json.sessionId === null) {
       stats.lateWritesDropped++
+      if (setCookies(w).some((s) => s.startsWith('podside='))) stats.lateWriteNewSession++
       if (setCookies(w).some((s) => s.startsWith('podside='))) note('late write', `${u.name}: a dropped write's answer set a podside cookie: ${setCookies(w).map((s) => s.slice(0, 20)).join(' | ')}`)
     } else {
-      if (expires(w)) { stats.lostSessions++; note('regenerate', `${u.name}: the racing write's answer expired the podside cookie`) }
+      if (expires(w)) { stats.lostSessions++; stats.expiredByRacingWrite++; note('regenerate', `${u.name}: the racing write's answer expired the podside cookie`) }
       u.model.set(name, value)
     }
   }
   const fresh = l?.status === 200 ? setCookies(l).find((c) => c.startsWith('podside='))?.split(';')[0].slice('podside='.length) : undefined
   if (u.cookie === before && fresh !== undefined && fresh !== '' && fresh !== before) {
+    stats.oldIdHandedBack++
     // The browser was handed its old id back after the regenerate gave it a new one: is the new jar whole?
     const probe = await send(gateways[1 - x], '/', fresh)
     u.lastRace += `; the new id reads session ${String(probe?.json?.sessionId).slice(0, 6)} with cookies ${JSON.stringify(probe?.json?.cookie)}`
   }
-  if (u.cookie === undefined) { stats.lostSessions++; stats.lostWrites += u.model.size; note('regenerate', `${u.name}: browser left without a podside cookie`); endUser(u); return }
+  if (u.cookie === undefined) { if (!expires(w ?? { status: 0, headers: {}, body: Buffer.alloc(0) })) stats.lostSessions++; stats.lostWrites += u.model.size; note('regenerate', `${u.name}: browser left without a podside cookie`); endUser(u); return }
   if (l?.status === 200) u.model.set('user', u.name)
   u.gw = x
   checkJar(u, await send(gateways[1 - x], '/', u.cookie), `read after regenerate race via ${gateways[1 - x].name}`)
@@ -490,9 +504,12 @@ const appUrl = `http://127.0.0.1:${(app.address() as AddressInfo).port}`
 const gwArgs = ['--upstream', appUrl, '--redis', redisUrl, '--secret', SECRET]
 gateways = [await daemon('gateway A', 'gateway', gwArgs), await daemon('gateway B', 'gateway', gwArgs)]
 fileproxies = [await daemon('fileproxy A', 'fileproxy', ['--root', root, '--redis', redisUrl]), await daemon('fileproxy B', 'fileproxy', ['--root', root, '--redis', redisUrl])]
-// Two big files (streamed, above --max-object-size), made before the clock starts.
+// Two big files (streamed, above --max-object-size) and PREFILL small ones, each read back through
+// both file proxies, before the clock starts: the caches hold the working set by minute 1.
 await upload(true)
 await upload(true)
+for (let i = 0; i < PREFILL; i += 10) await Promise.all(Array.from({ length: 10 }, async () => await upload()))
+const warmup = { requests: stats.sent, uploads: stats.uploads }
 
 t0 = Date.now()
 const started = new Date().toISOString()
@@ -585,6 +602,9 @@ const rows: Array<[string, string]> = [
   ['duration', `${MINUTES} min of load (${loadSeconds.toFixed(0)} s), ${RATE} req/s offered`],
   ['machine', `load average ${loadAvgs.length === 0 ? '-' : `${Math.min(...loadAvgs).toFixed(1)}..${Math.max(...loadAvgs).toFixed(1)}`} (1-min, sampled every 10 s) on ${cpus().length} cores`],
   ['slots skipped', `${stats.skippedSlots} (every live user was waiting for an answer)`],
+  ['warm-up (before the clock)', `${warmup.uploads} uploads read back through both file proxies, ${warmup.requests} requests (counted below)`],
+  ['lost sessions by cause', `old id handed back by the racing write's answer ${stats.oldIdHandedBack}, podside cookie expired by the racing write's answer ${stats.expiredByRacingWrite}, new session set by a write dropped as late ${stats.lateWriteNewSession}`],
+  ['findings by kind', [...perKind].map(([k, n]) => `${k} ${n}`).join(', ') || 'none'],
   ['requests sent', `${stats.sent} (${(stats.sent / loadSeconds).toFixed(0)}/s incl. the final logouts), answered ${stats.answered}`],
   ['answers', Object.entries(stats.status).map(([k, v]) => `${k} ${v}`).join(', ')],
   ['latency (all)', `p50 ${pct(0.5, latencies).toFixed(1)} ms, p99 ${pct(0.99, latencies).toFixed(1)} ms, max ${pct(1, latencies).toFixed(0)} ms; schedule lag max ${stats.maxLagMs.toFixed(0)} ms; soak event loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} ms, max ${(loopDelay.max / 1e6).toFixed(0)} ms`],
@@ -609,7 +629,7 @@ const rows: Array<[string, string]> = [
 process.stdout.write(`\nsoak result (${started})\n`)
 for (const [k, v] of rows) process.stdout.write(`  ${pad(k, 32)} ${v}\n`)
 if (slow.length > 0) process.stdout.write(`\nanswers slower than 2 s (first ${slow.length}):\n${slow.map((l) => '  ' + l).join('\n')}\n`)
-if (details.length > 0) process.stdout.write(`\nfirst ${details.length} findings:\n${details.map((d) => '  ' + d).join('\n')}\n`)
+if (details.length > 0) process.stdout.write(`\nfindings (the first 30 of each kind):\n${details.map((d) => '  ' + d).join('\n')}\n`)
 for (const d of daemons) if (d.kept.length > 0) process.stdout.write(`\n${d.name} warn/error/5xx log lines (first ${Math.min(20, d.kept.length)}):\n${d.kept.slice(0, 20).map((l) => '  ' + l.slice(0, 600)).join('\n')}\n`)
 const file = writeResults('-soak', { started, minutes: MINUTES, rate: RATE, loadAvgs, loadSeconds, stats, keysAtEnd, liveAtEnd, keysAfterLogouts, rss: growth, daemon5xx, tornMetric, failures, details, logs: Object.fromEntries(daemons.map((d) => [d.name, d.kept.slice(0, 50)])) })
 process.stdout.write(`\n${failures.length === 0 ? 'PASS' : `FAIL: ${failures.join('; ')}`}\nresults: ${file}\n`)
