@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/config.js'
+import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/load-config.js'
 import { createLogger, type Logger } from './shared/logger.js'
-import type { Schema, Values } from './shared/settings.js'
+import type { Schema, Values } from './shared/setting-kinds.js'
 import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
 import { createGateway } from './gateway/server.js'
 import { checkFileproxyConfig, fileproxySettings } from './fileproxy/settings.js'
 import { createFileproxy } from './fileproxy/server.js'
 import { publishPurge, purgeSettings } from './fileproxy/purge-command.js'
 import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
-import { httpUrl } from './shared/settings.js'
+import { httpUrl } from './shared/setting-kinds.js'
 import { request } from 'undici'
 
 /** `podside <command>`: one executable for every daemon and tool. */

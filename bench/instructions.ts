@@ -19,11 +19,7 @@ import { pad, writeResults } from './lib/report.js'
 const here = dirname(fileURLToPath(import.meta.url))
 const CLI = join(here, '..', 'dist', 'cli.js')
 const PEERS = join(here, 'servers', 'peers.ts')
-/**
- * Code is still being tiered up for thousands of requests in V8's single-threaded mode: after 1,000
- * the undici pass-through still ran 266k instructions per request, after 2,000 148k, after 5,000
- * 138k (compiling then ~6% of the window, where it had been most of it).
- */
+/** V8 still tiers code up for thousands of requests in single-threaded mode (docs/performance.md). */
 const WARM = 5000
 const REQUESTS = 1000
 /** `--only <text>`: the servers whose name contains it (e.g. `--only gateway`). */

@@ -30,7 +30,7 @@ const httpDate = (value: string | undefined): number | undefined => {
  * What to answer for a GET or HEAD of this file, in the evaluation order of RFC 9110 §13.2.2:
  * If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since, then Range with If-Range.
  */
-export function plan (method: string, headers: IncomingHttpHeaders, meta: FileMeta): Plan {
+export function planAnswer (method: string, headers: IncomingHttpHeaders, meta: FileMeta): Plan {
   const { etag } = meta
   const ifMatch = headers['if-match']
   if (ifMatch !== undefined) {

@@ -3,7 +3,7 @@ import { logAccess, withoutQuery } from '../shared/access-log.js'
 import { sendError } from '../shared/error-response.js'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
-import { plan } from './conditional.js'
+import { planAnswer } from './conditional.js'
 import { MethodNotAllowed, ReadFailed, TornRead } from './errors.js'
 import type { FileStore } from './file-store.js'
 import type { FileproxyMetrics } from './metrics.js'
@@ -37,7 +37,7 @@ export function createHandler (deps: HandlerDeps) {
       const hit = deps.files.peek(key) ?? await deps.files.get(key)
       source = hit.kind === 'disk' ? 'disk' : hit.cached ? 'hit' : 'miss'
       try {
-        const answer = plan(req.method, req.headers, hit.meta)
+        const answer = planAnswer(req.method, req.headers, hit.meta)
         const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, rawPath.length, deps.hashParam, hit.meta.hash))
         if (streaming !== undefined) await streaming
       } finally {

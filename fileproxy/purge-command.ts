@@ -3,8 +3,8 @@ import type { Cluster } from 'ioredis'
 import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, waitReady } from '../shared/redis-client.js'
 import type { RedisTarget } from '../shared/redis-url.js'
-import { purgeChannelSetting, redisSetting } from '../shared/common-settings.js'
-import { boolean } from '../shared/settings.js'
+import { purgeChannelSetting, redisSetting } from '../shared/daemon-settings.js'
+import { boolean } from '../shared/setting-kinds.js'
 import type { PurgeSpec } from './purge-message.js'
 
 export const purgeSettings = {

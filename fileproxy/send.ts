@@ -21,8 +21,7 @@ export function sendFile (res: ServerResponse, method: string, hit: FileHit, pla
 
   const start = plan.status === 206 ? plan.start : 0
   const end = plan.status === 206 ? plan.end : meta.size - 1
-  // One object literal, no spread: a spread-built headers object cost ~8 µs per response in
-  // Node's header writer (half of a cached hit), measured in bench/.
+  // One object literal, no spread: Node's header writer is much slower on spread-built objects.
   const headers: Record<string, string | number> = {
     etag,
     'last-modified': lastModified,

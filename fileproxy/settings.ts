@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs'
-import { checkListeners, commonSettings, purgeChannelSetting, redisSetting } from '../shared/common-settings.js'
-import { boolean, duration, listenAddress, size, text, type Values } from '../shared/settings.js'
+import { checkListeners, commonSettings, purgeChannelSetting, redisSetting } from '../shared/daemon-settings.js'
+import { boolean, duration, listenAddress, size, text, type Values } from '../shared/setting-kinds.js'
 import { formatSize } from '../shared/units.js'
 
 const MiB = 1024 * 1024

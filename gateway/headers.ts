@@ -73,7 +73,7 @@ export function upstreamRequestHeaders (req: IncomingMessage, parts: UpstreamReq
 /**
  * The app's response headers minus hop-by-hop fields, session directives and Set-Cookie, plus ours,
  * as a flat [name, value, …] list: Node writes that form without building an object (an object
- * assembled key by key cost several µs per response in its header writer).
+ * assembled key by key is much slower in its header writer).
  */
 export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCookies: readonly string[]): string[] {
   const listed = connectionTokens(headers.connection)
@@ -89,7 +89,7 @@ export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCook
 }
 
 /** A single header value (the first, when the app sent the field twice). */
-export function one (value: string | string[] | undefined): string | undefined {
+export function firstValue (value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 

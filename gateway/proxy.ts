@@ -39,8 +39,7 @@ export interface UpstreamOptions {
 /**
  * The app behind the gateway, over a keep-alive undici Pool driven through its handler API
  * (`dispatch`): chunks go straight from the app's socket to the browser's, without a Readable,
- * a pipeline or a promise per chunk. In the benchmark that is 29 µs of CPU per request for a bare
- * pass-through, against 83 µs through `request()` + `pipeline()` and 68 µs for http-proxy.
+ * a pipeline or a promise per chunk (the cheapest way measured: docs/decisions.md).
  */
 export function createUpstream (opts: UpstreamOptions): Upstream {
   const pool = new Pool(opts.origin, {

@@ -3,7 +3,7 @@ import { hasCode } from '../shared/errors.js'
 import { StoreUnavailable } from './errors.js'
 import type { Logger } from '../shared/logger.js'
 import type { ClientView } from './forwarded.js'
-import { one, setCookieLines } from './headers.js'
+import { firstValue, setCookieLines } from './headers.js'
 import { rotatedAppSessionCookie } from './app-session-rotation.js'
 import { captureSetCookies } from './jar.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -73,8 +73,8 @@ export function createSessionCommitter (deps: CommitDeps) {
     const capture = captureSetCookies(setCookieLines(headers['set-cookie']), view.url,
       { passthrough: deps.passthrough, maxCookieBytes: deps.maxCookieBytes, now })
     for (const r of capture.refused) log.warn({ cookie: r.name, reason: r.reason }, 'set-cookie refused')
-    const directive = one(headers['podside-session'])?.trim().toLowerCase()
-    const user = one(headers['podside-session-user'])?.trim()
+    const directive = firstValue(headers['podside-session'])?.trim().toLowerCase()
+    const user = firstValue(headers['podside-session-user'])?.trim()
     const cookieOpts = {
       name: deps.cookieName,
       sameSite: deps.cookieSameSite,

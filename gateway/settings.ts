@@ -1,5 +1,5 @@
-import { checkListeners, commonSettings, redisSetting } from '../shared/common-settings.js'
-import { boolean, duration, httpUrl, list, listenAddress, oneOf, size, text, type Values } from '../shared/settings.js'
+import { checkListeners, commonSettings, redisSetting } from '../shared/daemon-settings.js'
+import { boolean, duration, httpUrl, list, listenAddress, oneOf, size, text, type Values } from '../shared/setting-kinds.js'
 import { formatDuration } from '../shared/units.js'
 
 const SECOND = 1000

@@ -1,14 +1,7 @@
 /**
  * The items in flight (responses not yet closed), as a doubly linked list: O(1) to add and to
- * remove, iterable when a drain starts.
- *
- * Not a `Set`, though a Set says the same thing. With a Set of responses, under sustained load
- * every response (and its request's whole object graph) outlived two minor GCs and was promoted:
- * the gateway's minor GCs went from 0.8 to 3.8 ms, with two full GCs a second; with this list
- * they stay at 0.8 ms (measured: docs/performance.md, item 29). Why, as far as we can tell: one
- * add and one delete per request keep V8 rehashing the Set's table, and each obsolete table,
- * left in the old generation until a full GC, still points at the responses it held; minor GCs
- * take such old-to-young pointers as roots.
+ * remove, iterable when a drain starts. Not a `Set`: under sustained load a Set kept every
+ * finished response alive through minor GCs (docs/performance.md, "what was tried", item 29).
  */
 export class InflightList<T> {
   private head: InflightEntry<T> | undefined

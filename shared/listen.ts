@@ -33,7 +33,7 @@ export function drainable (server: Server): { close: (graceMs: number) => Promis
   server.on('request', (_req, res: ServerResponse) => {
     const entry = inflight.add(res)
     if (draining) res.shouldKeepAlive = false
-    res.on('close', () => { // emitted once per response: `once` would only add a wrapper
+    res.on('close', () => { // `on`: see shared/access-log.ts
       inflight.delete(entry)
       if (draining) setImmediate(() => server.closeIdleConnections())
     })

@@ -3,11 +3,11 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
-import { envName } from '../../shared/config.js'
+import { envName } from '../../shared/load-config.js'
 import { gatewaySettings } from '../../gateway/settings.js'
 import { fileproxySettings } from '../../fileproxy/settings.js'
 import { parseSize } from '../../shared/units.js'
-import type { Schema } from '../../shared/settings.js'
+import type { Schema } from '../../shared/setting-kinds.js'
 
 /**
  * The deployment files checked against the code: every PODSIDE_* variable they set is a real

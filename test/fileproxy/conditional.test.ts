@@ -1,10 +1,10 @@
 import t from 'tap'
-import { plan } from '../../fileproxy/conditional.js'
+import { planAnswer } from '../../fileproxy/conditional.js'
 
 const mtimeMs = Date.parse('2026-01-01T00:00:00Z') + 500
 const meta = { key: '/a', size: 100, mtimeMs, hash: 'abc', contentType: 'x', etag: '"abc"', lastModified: new Date(mtimeMs).toUTCString() }
 const E = '"abc"'
-const at = (h: Record<string, string>, method = 'GET') => plan(method, h, meta)
+const at = (h: Record<string, string>, method = 'GET') => planAnswer(method, h, meta)
 
 t.test('If-None-Match: weak comparison, lists and * (RFC 9110 §13.1.2)', async (t) => {
   t.same(at({ 'if-none-match': E }), { status: 304 })

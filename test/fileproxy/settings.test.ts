@@ -2,7 +2,7 @@ import t from 'tap'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, loadConfig } from '../../shared/config.js'
+import { ConfigError, loadConfig } from '../../shared/load-config.js'
 import { checkFileproxyConfig, fileproxySettings } from '../../fileproxy/settings.js'
 
 const root = mkdtempSync(join(tmpdir(), 'podside-settings-'))

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { createCookieApp } from '../../examples/cookie-app.js'
-import { loadConfig } from '../../shared/config.js'
+import { loadConfig } from '../../shared/load-config.js'
 import { checkGatewayConfig, gatewaySettings } from '../../gateway/settings.js'
 import { createGateway } from '../../gateway/server.js'
 import { Browser } from '../helpers/browser.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { ConfigError, envName, flagName, loadConfig } from '../../shared/config.js'
+import { ConfigError, envName, flagName, loadConfig } from '../../shared/load-config.js'
 import { checkGatewayConfig, gatewaySettings } from '../../gateway/settings.js'
 
 const load = (argv: string[], env: NodeJS.ProcessEnv = {}) => loadConfig(gatewaySettings, argv, env, checkGatewayConfig)

@@ -1,6 +1,6 @@
 import type { ListenAddress } from './address.js'
 import { LOG_LEVELS } from './logger.js'
-import { duration, oneOf, redisUrl, text } from './settings.js'
+import { duration, oneOf, redisUrl, text } from './setting-kinds.js'
 
 /** Settings every daemon shares, so each is spelled and defaulted once. Durations are ms. */
 export const commonSettings = {

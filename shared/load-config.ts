@@ -1,5 +1,5 @@
 import { ConfigError } from './common-errors.js'
-import { Problem, type Schema, type Setting, type Values } from './settings.js'
+import { Problem, type Schema, type Setting, type Values } from './setting-kinds.js'
 
 export { ConfigError }
 
