@@ -439,22 +439,27 @@ async function replace (f: File): Promise<void> {
 function act (): number {
   if (Math.random() < 0.4) {
     const small = files.filter((f) => f.size < BIG)
+    const big = files.filter((f) => f.size >= BIG)
     const r = Math.random()
+    const any = <T>(xs: T[]): T => xs[Math.floor(Math.random() * xs.length)]
+    // 3% uploads (while fewer than MAX_FILES), 3% replaces, 0.2% replaces of a 9 MiB file, 1% reads
+    // of one, the rest reads of small files; a pick that finds its file busy becomes a small read.
     if (small.length < 20 || (r < 0.03 && small.length < MAX_FILES)) { track(upload()); return 2 }
     if (r < 0.06) {
-      const f = small[Math.floor(Math.random() * small.length)]
+      const f = any(small)
       if (!f.busy) { track(replace(f)); return 2 }
-    }
-    const big = files.filter((f) => f.size >= BIG)
-    if (r < 0.062 && big.length > 0) {
-      const f = big[Math.floor(Math.random() * big.length)]
+    } else if (r < 0.062 && big.length > 0) {
+      const f = any(big)
       if (!f.busy) { track(replace(f)); return 2 }
+    } else if (r < 0.072 && big.length > 0) {
+      stats.bigReads++; stats.fileReads++
+      track(readFile(any(big), any(fileproxies), 'read'))
+      return 1
     }
-    if (r < 0.07 && big.length > 0) { stats.bigReads++; stats.fileReads++; track(readFile(big[Math.floor(Math.random() * big.length)], fileproxies[Math.floor(Math.random() * 2)], 'read')); return 1 }
     // Popular files: four reads in five go to the newest fifth.
     const pool = Math.random() < 0.8 ? small.slice(-Math.max(1, Math.floor(small.length / 5))) : small
     stats.fileReads++
-    track(readFile(pool[Math.floor(Math.random() * pool.length)], fileproxies[Math.floor(Math.random() * 2)], 'read'))
+    track(readFile(any(pool), any(fileproxies), 'read'))
     return 1
   }
   const idle = [...live.values()].filter((u) => !u.busy)
