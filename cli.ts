@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import { ListenFailed } from './shared/common-errors.js'
+import { hasCode } from './shared/errors.js'
 import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/load-config.js'
 import { createLogger, type Logger } from './shared/logger.js'
 import type { Schema, Values } from './shared/setting-kinds.js'
@@ -10,6 +12,7 @@ import { createFileproxy } from './fileproxy/server.js'
 import { publishPurge, purgeSettings } from './fileproxy/purge-command.js'
 import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
 import { httpUrl } from './shared/setting-kinds.js'
+import { commonSettings } from './shared/daemon-settings.js'
 import { request } from 'undici'
 
 /** `podside <command>`: one executable for every daemon and tool. */
@@ -75,8 +78,9 @@ function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string
       process.stdout.write(`podside ${name}: configuration is valid\n`)
       for (const [key, spec] of Object.entries(schema)) {
         const value = (loaded.values as Record<string, unknown>)[key]
-        const shown = key === 'secret' ? (value === undefined ? 'not set' : `${(value as string[]).length} key(s)`) : value === undefined ? 'not set' : spec.show(value)
-        process.stdout.write(`  --${flagName(key)} = ${shown}   (${envName(key)})\n`)
+        const shown = value === undefined ? 'not set' : spec.show(value)
+        const from = loaded.sources[key]
+        process.stdout.write(`  --${flagName(key)} = ${shown}   (from ${from === 'default' ? 'the default' : from}; ${envName(key)})\n`)
       }
       process.exit(0)
     }
@@ -98,7 +102,14 @@ async function runDaemon<S extends Schema> (name: string, schema: S, check: Para
   }
   const log = createLogger({ name, level: (config as { logLevel: string }).logLevel })
   const daemon = create(config, log)
-  await daemon.listen()
+  try {
+    await daemon.listen()
+  } catch (err) {
+    if (!hasCode(err, ListenFailed.code)) throw err
+    process.stderr.write(`podside ${name}: ${(err as Error).message}\n`)
+    log.flush()
+    process.exit(1)
+  }
   await untilSignal(log, async () => await daemon.close())
   return 0
 }
@@ -143,7 +154,10 @@ async function runPurge (argv: string[]): Promise<number> {
 }
 
 async function runUrl (argv: string[]): Promise<number> {
-  const schema = { admin: httpUrl('the file proxy\'s admin listener', { default: new URL('http://127.0.0.1:9902') }) }
+  const schema = {
+    admin: httpUrl('the file proxy\'s admin listener', { default: new URL('http://127.0.0.1:9902') }),
+    adminToken: commonSettings.adminToken
+  }
   const { values, positionals } = settingsOrExit('url', schema, argv, undefined, ' PATH')
   if (positionals.length !== 1) {
     process.stderr.write('podside url: name exactly one PATH, e.g. podside url /avatars/42.png\n')
@@ -152,7 +166,7 @@ async function runUrl (argv: string[]): Promise<number> {
   const target = new URL('/v1/url', values.admin)
   target.searchParams.set('path', positionals[0])
   try {
-    const res = await request(target)
+    const res = await request(target, { headers: values.adminToken === undefined ? {} : { authorization: `Bearer ${values.adminToken}` } })
     const body = await res.body.json() as { url?: string, error?: { code: string, message: string } }
     if (res.statusCode !== 200 || body.url === undefined) {
       process.stderr.write(`podside url: ${body.error?.code ?? res.statusCode}: ${body.error?.message ?? 'unexpected answer'}\n`)

@@ -44,6 +44,8 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   const publicDrain = drainable(server)
   const admin = createAdminServer({
     log,
+    token: config.adminToken,
+    draining: () => publicDrain.draining,
     registry: metrics.registry,
     ready: async () => {
       await access(config.root, constants.R_OK)
@@ -83,8 +85,8 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
         watcher = createWatcher(root, { poll: config.watchPoll, intervalMs: fileproxyLimits.watchPollIntervalMs, log, purge: (spec) => purge(spec, 'watch') })
         await watcher.ready
       }
-      const url = await listen(server, config.listen)
-      const adminUrl = await listen(admin, config.adminListen)
+      const url = await listen(server, config.listen, '--listen')
+      const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       log.info({ url, adminUrl, root, cacheSize: config.cacheSize, redis: config.redis?.href, watch: config.watch }, 'fileproxy listening')
       return { url, adminUrl }
     },

@@ -10,6 +10,7 @@ export const fileproxySettings = {
   root: text('the mounted directory served (read-only)', { required: true }),
   listen: listenAddress('public listener', { default: { host: '0.0.0.0', port: 8081 } }),
   adminListen: listenAddress('health, metrics, url and local purge listener (keep it private)', { default: { host: '127.0.0.1', port: 9902 } }),
+  adminToken: commonSettings.adminToken,
   redis: redisSetting('purge channel; without it purges come only through the admin API and the watcher'),
   purgeChannel: purgeChannelSetting,
   cacheSize: size('bytes of file bodies (and their bookkeeping) held in memory, a hard bound', { default: 256 * MiB }), // 256 MiB

@@ -104,6 +104,8 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
 
   const admin = createAdminServer({
     log,
+    token: config.adminToken,
+    draining: () => publicDrain.draining,
     registry: metrics.registry,
     ready: async () => await store.ping(),
     routes: sessionRoutes(store, clock)
@@ -113,8 +115,8 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
   return {
     async listen () {
       if (redis !== undefined) await waitReady(redis, Math.max(2000, config.redisTimeout))
-      const url = await listen(server, config.listen)
-      const adminUrl = await listen(admin, config.adminListen)
+      const url = await listen(server, config.listen, '--listen')
+      const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       log.info({ url, adminUrl, upstream: config.upstream.href, store: store.kind, redis: config.redis?.href }, 'gateway listening')
       return { url, adminUrl }
     },

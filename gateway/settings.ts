@@ -1,5 +1,5 @@
 import { checkListeners, commonSettings, redisSetting } from '../shared/daemon-settings.js'
-import { boolean, duration, httpUrl, list, listenAddress, oneOf, size, text, type Values } from '../shared/setting-kinds.js'
+import { boolean, duration, httpUrl, list, listenAddress, oneOf, secretList, size, text, type Values } from '../shared/setting-kinds.js'
 import { formatDuration } from '../shared/units.js'
 
 const SECOND = 1000
@@ -12,8 +12,9 @@ export const gatewaySettings = {
   upstream: httpUrl('the app, e.g. http://127.0.0.1:3000', { required: true }),
   listen: listenAddress('public listener', { default: { host: '0.0.0.0', port: 8080 } }),
   adminListen: listenAddress('health, metrics and session API listener (keep it private)', { default: { host: '127.0.0.1', port: 9901 } }),
+  adminToken: commonSettings.adminToken,
   redis: redisSetting('session store; without it sessions live in this process only (one node)'),
-  secret: list('comma-separated signing keys, each at least 32 characters: the first signs, every one verifies'),
+  secret: secretList('comma-separated signing keys, each at least 32 characters: the first signs, every one verifies'),
   cookieName: text('the browser\'s only session cookie', { default: 'podside' }),
   cookieSecure: oneOf(['auto', 'always', 'never'] as const, 'Secure on the session cookie: auto = when the browser used https', { default: 'auto' }),
   idleTimeout: duration('a session unused this long ends (with its session-only cookies)', { default: 2 * HOUR }), // 2 h

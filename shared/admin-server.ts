@@ -1,6 +1,7 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
-import { AdminInternal, AdminNotFound } from './common-errors.js'
+import { AdminInternal, AdminNotFound, AdminUnauthorized } from './common-errors.js'
 import type { PodsideError } from './errors.js'
 import type { Logger } from './logger.js'
 
@@ -13,6 +14,10 @@ export interface AdminOptions {
   ready: () => Promise<void>
   /** The daemon's own endpoints; return false when the path is not theirs. */
   routes?: AdminRoute
+  /** `--admin-token`: `/v1/*` then needs `Authorization: Bearer <token>`. */
+  token?: string
+  /** True once the daemon drains after SIGTERM: `/readyz` is 503 from then on, so balancers stop sending. */
+  draining?: () => boolean
 }
 
 /**
@@ -20,6 +25,8 @@ export interface AdminOptions {
  * dependencies answer: what a load balancer or Kubernetes should route on), `/metrics`.
  */
 export function createAdminServer (opts: AdminOptions): http.Server {
+  // Digests of equal length, so the comparison takes the same time whatever the guess (RFC 6750 §2.1 header).
+  const expected = opts.token === undefined ? undefined : digest(opts.token)
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin')
     route(req, res, url).catch((err: unknown) => {
@@ -28,11 +35,18 @@ export function createAdminServer (opts: AdminOptions): http.Server {
     })
   })
 
+  function authorized (req: IncomingMessage): boolean {
+    if (expected === undefined) return true
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')
+    return m?.[1] !== undefined && timingSafeEqual(digest(m[1]), expected as Buffer)
+  }
+
   async function route (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (url.pathname === '/healthz') return sendJson(res, 200, { status: 'ok' })
       if (url.pathname === '/readyz') {
         try {
+          if (opts.draining?.() === true) throw new Error('shutting down')
           await opts.ready()
           return sendJson(res, 200, { status: 'ready' })
         } catch (err) {
@@ -45,13 +59,20 @@ export function createAdminServer (opts: AdminOptions): http.Server {
         return void res.end(body)
       }
     }
+    if (url.pathname.startsWith('/v1/') && !authorized(req)) {
+      return sendErrorJson(res, new AdminUnauthorized('Authorization: Bearer <--admin-token> required'), { 'www-authenticate': 'Bearer' })
+    }
     if (opts.routes !== undefined && await opts.routes(req, res, url)) return
     sendErrorJson(res, new AdminNotFound())
   }
 }
 
-function sendErrorJson (res: ServerResponse, err: PodsideError): void {
-  sendJson(res, err.statusCode, { error: { code: err.code, message: err.message } })
+function sendErrorJson (res: ServerResponse, err: PodsideError, headers: Record<string, string> = {}): void {
+  sendJson(res, err.statusCode, { error: { code: err.code, message: err.message } }, headers)
+}
+
+function digest (text: string): Buffer {
+  return createHash('sha256').update(text).digest()
 }
 
 export function sendJson (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

@@ -7,6 +7,9 @@ import { defineError } from './errors.js'
 export const Internal = defineError('ERR_INTERNAL', 'Internal Server Error', 500)
 export const AdminNotFound = defineError('ADMIN_ERR_NOT_FOUND', 'Not Found', 404)
 export const AdminInternal = defineError('ADMIN_ERR_INTERNAL', 'Internal Server Error', 500)
+export const AdminUnauthorized = defineError('ADMIN_ERR_UNAUTHORIZED', 'Unauthorized', 401)
+/** A listener could not bind at start (port taken, address not local); the process exits 1. */
+export const ListenFailed = defineError('ERR_LISTEN', 'cannot listen', 500)
 const ConfigInvalid = defineError('CFG_ERR_INVALID', 'invalid configuration', 400)
 
 /** Thrown once with every problem found; the CLI prints them and exits 2. */

@@ -2,13 +2,21 @@ import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import type { ListenAddress } from './address.js'
 import { formatHostPort } from './address.js'
+import { ListenFailed } from './common-errors.js'
 import { InflightList } from './inflight-list.js'
 
-/** Listens and resolves with the URL actually bound (port 0 becomes the real port). */
-export async function listen (server: Server, at: ListenAddress): Promise<string> {
+/**
+ * Listens and resolves with the URL actually bound (port 0 becomes the real port). A failure is
+ * ERR_LISTEN naming `setting` and the address, which the CLI prints as one line.
+ */
+export async function listen (server: Server, at: ListenAddress, setting: string): Promise<string> {
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(at.port, at.host, () => { server.off('error', reject); resolve() })
+    const fail = (err: NodeJS.ErrnoException): void => {
+      const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EADDRNOTAVAIL' ? 'the address is not on this host' : err.code === 'EACCES' ? 'permission denied' : err.message
+      reject(new ListenFailed(`cannot listen on ${setting} ${formatHostPort(at.host, at.port)}: ${why}`, { cause: err }))
+    }
+    server.once('error', fail)
+    server.listen(at.port, at.host, () => { server.off('error', fail); resolve() })
   })
   const addr = server.address() as AddressInfo
   return `http://${formatHostPort(addr.address, addr.port)}`
@@ -21,7 +29,7 @@ export async function listen (server: Server, at: ListenAddress): Promise<string
  * upgraded (WebSocket) connections included: `closeAllConnections()` does not see those.
  * Call at creation time, so it sees every request.
  */
-export function drainable (server: Server): { close: (graceMs: number) => Promise<void> } {
+export function drainable (server: Server): { close: (graceMs: number) => Promise<void>, readonly draining: boolean } {
   let draining = false
   // Not a Set: see inflight-list.ts (a Set of responses made every request survive minor GCs).
   const inflight = new InflightList<ServerResponse>()
@@ -39,6 +47,7 @@ export function drainable (server: Server): { close: (graceMs: number) => Promis
     })
   })
   return {
+    get draining () { return draining },
     async close (graceMs) {
       if (!server.listening) return
       draining = true

@@ -14,6 +14,8 @@ export function envName (key: string): string {
 export interface Loaded<S extends Schema> {
   values: Values<S>
   positionals: readonly string[]
+  /** Where each value came from: `--flag`, `PODSIDE_*`, a fallback variable (`REDIS_URL`), or `default`. */
+  sources: Readonly<Record<keyof S, string>>
 }
 
 /**
@@ -50,8 +52,10 @@ export function loadConfig<S extends Schema> (schema: S, argv: readonly string[]
   }
 
   const values: Record<string, unknown> = {}
+  const sources: Record<string, string> = {}
   for (const [key, spec] of Object.entries(schema) as Array<[string, Setting<unknown>]>) {
     const source = sourceOf(key, spec, fromFlags, env)
+    sources[key] = source?.label ?? 'default'
     if (source === undefined) {
       if (spec.required) problems.push(`--${flagName(key)} (${envName(key)}) is required: ${spec.help}`)
       values[key] = spec.default
@@ -59,7 +63,8 @@ export function loadConfig<S extends Schema> (schema: S, argv: readonly string[]
     }
     const parsed = spec.parse(source.text)
     if (parsed instanceof Problem) {
-      problems.push(`${source.label}: expected ${parsed.expected}, got ${JSON.stringify(source.text)}`)
+      const shown = spec.echo === undefined ? source.text : spec.echo(source.text)
+      problems.push(`${source.label}: expected ${parsed.expected}, got ${JSON.stringify(shown)}`)
       values[key] = spec.default
     } else {
       values[key] = parsed
@@ -70,7 +75,7 @@ export function loadConfig<S extends Schema> (schema: S, argv: readonly string[]
   // reports every problem.
   if (check !== undefined) problems.push(...check(values as Values<S>))
   if (problems.length > 0) throw new ConfigError(problems)
-  return { values: deepFreeze(values) as Values<S>, positionals: Object.freeze(positionals) }
+  return { values: deepFreeze(values) as Values<S>, positionals: Object.freeze(positionals), sources: Object.freeze(sources) as Record<keyof S, string> }
 }
 
 function sourceOf (key: string, spec: Setting<unknown>, flags: Map<string, string>, env: NodeJS.ProcessEnv) {

@@ -1,6 +1,6 @@
 /**
  * Redis addresses of the public contract:
- *   redis://[user:password@]host:port[/db]                      (rediss:// for TLS)
+ *   redis://[user:password@]host[:port][/db]                    (rediss:// for TLS)
  *   redis-sentinel://[user:password@]h1:p1,h2:p2/<master>[?db=N&sentinelPassword=…]
  *   redis-cluster://[user:password@]h1:p1,h2:p2[,…]
  * `new URL()` cannot hold a host list, so the authority is split by hand; each part is then checked.
@@ -29,8 +29,10 @@ export function parseRedisUrl (text: string): RedisTarget | string {
   const [, protocol, userinfo, authority, path = '', query = ''] = m
   const scheme = SCHEMES[protocol]
   if (scheme === undefined) return `a scheme among ${Object.keys(SCHEMES).map((s) => s + '//').join(', ')}`
-  const hosts = authority.split(',').map(parseHostPort)
-  if (hosts.length === 0 || hosts.some((h) => h === undefined)) return 'host:port pairs (e.g. 10.0.0.5:6379)'
+  // Without a port, Redis' own: 6379, or 26379 for a Sentinel (as docker compose files write `redis://redis`).
+  const defaultPort = scheme.mode === 'sentinel' ? 26379 : 6379
+  const hosts = authority.split(',').map((h) => parseHostPort(h, defaultPort))
+  if (hosts.length === 0 || hosts.some((h) => h === undefined)) return 'host or host:port entries (e.g. redis, 10.0.0.5:6379)'
   const params = new URLSearchParams(query)
   const common: Common = { tls: scheme.tls, href: redact(text), ...credentials(userinfo) }
   // The path is the database for redis://, but the master name for redis-sentinel:// (db is ?db=N).
@@ -56,10 +58,11 @@ export function parseRedisUrl (text: string): RedisTarget | string {
   }
 }
 
-function parseHostPort (text: string): HostPort | undefined {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(text)
-  if (m === null || Number(m[3]) < 1 || Number(m[3]) > 65535) return undefined
-  return { host: m[1] ?? m[2], port: Number(m[3]) }
+function parseHostPort (text: string, defaultPort: number): HostPort | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+))(?::(\d{1,5}))?$/.exec(text)
+  const port = m?.[3] === undefined ? defaultPort : Number(m[3])
+  if (m === null || port < 1 || port > 65535) return undefined
+  return { host: m[1] ?? m[2], port }
 }
 
 function credentials (userinfo: string | undefined): { username?: string, password?: string } {

@@ -1,5 +1,5 @@
 import { parseListenAddress, type ListenAddress } from './address.js'
-import { parseRedisUrl, type RedisTarget } from './redis-url.js'
+import { parseRedisUrl, redact, type RedisTarget } from './redis-url.js'
 import { formatDuration, formatSize, parseDuration, parseSize } from './units.js'
 
 /**
@@ -19,6 +19,8 @@ export interface Setting<T> {
   readonly isBoolean?: boolean
   parse (text: string): T | Problem
   show (value: T): string
+  /** What may be echoed of a bad value in an error (a secret's never is; an address's password is masked). */
+  echo?: (text: string) => string
 }
 
 export class Problem {
@@ -94,8 +96,23 @@ export function httpUrl (help: string, opts: Options<URL> = {}): Setting<URL> {
 }
 
 export function redisUrl (help: string, opts: Options<RedisTarget | undefined> = {}): Setting<RedisTarget | undefined> {
-  return setting<RedisTarget | undefined>('<url>', help, opts, (t) => {
+  const s = setting<RedisTarget | undefined>('<url>', help, opts, (t) => {
     const target = parseRedisUrl(t)
     return typeof target === 'string' ? new Problem(target) : target
   }, (v) => v === undefined ? 'none' : v.href)
+  return { ...s, echo: redact }
+}
+
+/** A secret (a token, signing keys): never shown, never echoed; `--check-config` says only that it is set. */
+export function secretText (help: string, opts: Options<string> & { minLength?: number } = {}): Setting<string> {
+  const min = opts.minLength ?? 1
+  const s = setting('<secret>', help, opts, (t) => t.length < min ? new Problem(`at least ${min} characters`) : t,
+    (v) => `set (${v.length} characters)`)
+  return { ...s, echo: () => '(hidden)' }
+}
+
+/** Comma-separated secrets (signing keys): as `secretText`. */
+export function secretList (help: string, opts: Options<readonly string[]> = {}): Setting<readonly string[]> {
+  const s = list(help, opts)
+  return { ...s, kind: '<secret,…>', show: (v) => `${v.length} key(s)`, echo: () => '(hidden)' }
 }
