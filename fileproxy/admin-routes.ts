@@ -13,7 +13,11 @@ import { keyFromFilePath } from './request-path.js'
  */
 export function fileRoutes (files: FileStore, opts: { hashParam: string, maxPurgeBytes: number, purge: (spec: PurgeSpec, source: string) => number }): AdminRoute {
   return async (req, res, url) => {
-    if (url.pathname === '/v1/url' && (req.method === 'GET' || req.method === 'HEAD')) {
+    if (url.pathname === '/v1/url') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        sendError(res, new MethodNotAllowed('GET or HEAD'), { headers: { allow: 'GET, HEAD' } })
+        return true
+      }
       try {
         const key = keyFromFilePath(url.searchParams.get('path') ?? '')
         const hit = await files.get(key)

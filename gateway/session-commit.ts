@@ -5,7 +5,7 @@ import type { Logger } from '../shared/logger.js'
 import type { ClientView } from './forwarded.js'
 import { firstValue, setCookieLines } from './headers.js'
 import { rotatedAppSessionCookie } from './app-session-rotation.js'
-import { captureSetCookies } from './jar.js'
+import { captureSetCookies, type Capture } from './jar.js'
 import type { GatewayMetrics } from './metrics.js'
 import { expiredSessionCookie, newSessionId, sessionSetCookie, type Signer } from './session-cookie.js'
 import type { SessionRecord, SessionStore } from './store/store.js'
@@ -59,20 +59,21 @@ export function commitNeeded (headers: IncomingHttpHeaders): boolean {
 export function createSessionCommitter (deps: CommitDeps) {
   return async function commit (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, request: CommitRequest,
     now: number, log: Logger): Promise<CommitResult> {
-    try {
-      return await commitToStore(session, headers, view, request, now, log)
-    } catch (err) {
-      if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
-      log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
-      return { setCookies: [], state: session === undefined ? 'none' : 'loaded' }
-    }
-  }
-
-  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, view: ClientView, request: CommitRequest,
-    now: number, log: Logger): Promise<CommitResult> {
     const capture = captureSetCookies(setCookieLines(headers['set-cookie']), view.url,
       { passthrough: deps.passthrough, maxCookieBytes: deps.maxCookieBytes, now })
     for (const r of capture.refused) log.warn({ cookie: r.name, reason: r.reason }, 'set-cookie refused')
+    try {
+      return await commitToStore(session, headers, capture, view, request, now, log)
+    } catch (err) {
+      if (deps.storeFailure === 'closed' || !hasCode(err, StoreUnavailable.code)) throw err
+      log.warn({ err }, 'store unreachable: the app\'s cookies were not stored (--store-failure open)')
+      // Passthrough cookies need no store: they still reach the browser.
+      return { setCookies: capture.relayed, state: session === undefined ? 'none' : 'loaded' }
+    }
+  }
+
+  async function commitToStore (session: SessionRecord | undefined, headers: IncomingHttpHeaders, capture: Capture, view: ClientView,
+    request: CommitRequest, now: number, log: Logger): Promise<CommitResult> {
     const directive = firstValue(headers['podside-session'])?.trim().toLowerCase()
     const user = firstValue(headers['podside-session-user'])?.trim()
     const cookieOpts = {
@@ -80,7 +81,7 @@ export function createSessionCommitter (deps: CommitDeps) {
       sameSite: deps.cookieSameSite,
       secure: deps.cookieSecure === 'always' || (deps.cookieSecure === 'auto' && view.url.secure)
     }
-    const setCookies = capture.relayed
+    const setCookies = [...capture.relayed]
     if (request.stale) {
       // Neither the old session (replaced) nor a new one (its cookie would log the browser out of
       // the new id it holds): the browser keeps what it has.
@@ -126,6 +127,8 @@ export function createSessionCommitter (deps: CommitDeps) {
     // when that changes (a logout that deleted the persistent cookie ends it). Not on every write: a
     // write racing a regenerate on another node would hand the browser the replaced id.
     if (result.persistent !== result.wasPersistent) issue = true
+    // The answer landed on the id that replaced the browser's (a regenerate elsewhere while in flight).
+    if (session !== undefined && result.id !== session.id) issue = true
     if (issue) {
       const maxAgeSeconds = result.persistent ? Math.max(1, Math.floor((result.absoluteExpiry - now) / 1000)) : undefined
       setCookies.push(sessionSetCookie(deps.signer.sign(result.id), { ...cookieOpts, maxAgeSeconds }))
