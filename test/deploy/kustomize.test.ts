@@ -15,13 +15,18 @@ const deploy = fileURLToPath(new URL('../../deploy/', import.meta.url))
 function kustomizeVersion (): string {
   const out = run('kubectl', ['version', '--client'])
   const v = /Kustomize Version: v?(\d+)\.(\d+)/.exec(out)
-  // `labels:` (base/kustomization.yaml) needs kustomize 4.1+, in kubectl 1.21+.
+  // A directory under `resources:` and `labels:` need kustomize 4.1+, embedded in kubectl 1.21+
+  // (which prints the line matched above). Debian 12's kubernetes-client is kubectl 1.20 with
+  // kustomize 2.0.3: it cannot render these manifests.
   if (v === null || Number(v[1]) < 4 || (Number(v[1]) === 4 && Number(v[2]) < 1)) {
-    throw new Error(`kubectl embeds kustomize ${v === null ? '(unknown)' : `${v[1]}.${v[2]}`}; the manifests need 4.1+ (kubectl 1.21+). Install a newer ${TOOLS.kubectl}. kubectl says:\n${out}`)
+    throw new Error(`this kubectl embeds kustomize ${v === null ? 'older than 4 (no "Kustomize Version" line)' : `${v[1]}.${v[2]}`}; the manifests need kustomize 4.1+, i.e. kubectl 1.21+ ` +
+      `(Debian 12's ${TOOLS.kubectl} is kubectl 1.20: install a current kubectl, e.g. from pkgs.k8s.io). kubectl says:\n${out}`)
   }
   return out
 }
+let checked: string | undefined
 function render (dir: string): any[] {
+  checked ??= kustomizeVersion()
   return parseAllDocuments(run('kubectl', ['kustomize', deploy + dir])).map((d) => d.toJS())
 }
 const byKind = (objs: any[], kind: string): any[] => objs.filter((o) => o.kind === kind)
