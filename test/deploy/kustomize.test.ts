@@ -105,7 +105,7 @@ for (const [dir, images] of [
     for (const [k, v] of Object.entries(policy.spec.podSelector.matchLabels)) t.equal(podLabels[k], v, `the policy selects the pods (${k})`)
     t.same(policy.spec.policyTypes, ['Ingress'])
     const rules = policy.spec.ingress as any[]
-    const portsOf = (r: any): string[] => r.ports.map((p: any) => p.port).sort()
+    const portsOf = (r: any): Array<string | number> => r.ports.map((p: any) => p.port).sort()
     const open = rules.filter((r) => r.from === undefined)
     t.same(open.flatMap(portsOf).sort(), ['files', 'http'], 'only the public ports are open to everyone')
     const admin = rules.filter((r) => portsOf(r).includes('gateway-admin') || portsOf(r).includes('files-admin'))
