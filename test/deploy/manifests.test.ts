@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml'
 import { envName } from '../../shared/load-config.js'
 import { gatewaySettings } from '../../gateway/settings.js'
 import { fileproxySettings } from '../../fileproxy/settings.js'
-import { parseSize } from '../../shared/units.js'
+import { parseDuration, parseSize } from '../../shared/units.js'
 import type { Schema } from '../../shared/setting-kinds.js'
 
 /**
@@ -79,17 +79,51 @@ t.test('the sidecars: ports, probes and settings match the daemons', async (t) =
   const mib = (q: string): number => Number(/^(\d+)Mi$/.exec(q)?.[1]) * 1024 * 1024
   const cache = parseSize(fp.env.find((e: any) => e.name === 'PODSIDE_CACHE_SIZE').value) as number
   t.ok(mib(fp.resources.limits.memory) > cache + 128 * 1024 * 1024, 'the fileproxy memory limit leaves room above --cache-size')
-  t.ok(deployment.spec.template.spec.terminationGracePeriodSeconds > 20 + 5, 'the grace period outlasts --shutdown-timeout plus preStop')
   const uploads = deployment.spec.template.spec.volumes.find((v: any) => v.name === 'uploads')
   const [pvc] = parse(join(deploy, 'k8s/base/uploads-pvc.yaml')) as any[]
   t.equal(uploads.persistentVolumeClaim.claimName, pvc.metadata.name)
   t.same(pvc.spec.accessModes, ['ReadWriteMany'])
 })
 
-t.test('the image: multi-stage, non-root, healthcheck, node as PID 1 without a shell', async (t) => {
+t.test('a roll-out drops nothing: the app outlives the gateway\'s drain, the grace period outlives everything', async (t) => {
+  const [deployment] = parse(join(deploy, 'k8s/base/deployment.yaml')) as any[]
+  const pod = deployment.spec.template.spec
+  const c = (name: string): any => pod.containers.find((x: any) => x.name === name)
+  const preStop = (name: string): number => {
+    const seconds = c(name).lifecycle?.preStop?.sleep?.seconds
+    if (typeof seconds !== 'number') throw new Error(`${name}: no preStop sleep`)
+    return seconds
+  }
+  const env = readFileSync(join(deploy, 'k8s/base/podside.env'), 'utf8')
+  const shutdown = (parseDuration(/^PODSIDE_SHUTDOWN_TIMEOUT=(.+)$/m.exec(env)?.[1] ?? '') ?? NaN) / 1000
+  t.ok(shutdown > 0, `--shutdown-timeout ${shutdown} s (podside.env)`)
+  const grace = pod.terminationGracePeriodSeconds as number
+  const app = preStop('app')
+  const gateway = preStop('gateway')
+  const fileproxy = preStop('fileproxy')
+  t.ok(gateway > 0, 'the gateway waits for the endpoints to drop the pod before it stops accepting')
+  t.ok(app > gateway, `the app's preStop (${app} s) outlasts the gateway's (${gateway} s): it is still serving when the gateway stops accepting`)
+  t.ok(app > gateway + shutdown, `the app gets SIGTERM (${app} s) only after the gateway's drain ended (${gateway} + ${shutdown} s)`)
+  t.ok(grace > gateway + shutdown, `grace ${grace} s > gateway preStop + --shutdown-timeout`)
+  t.ok(grace > fileproxy + shutdown, `grace ${grace} s > fileproxy preStop + --shutdown-timeout`)
+  t.ok(grace >= app + 10, `grace ${grace} s leaves the app at least 10 s after its preStop (${app} s) to exit`)
+})
+
+t.test('the image: multi-stage build of dist, Node LTS, non-root, healthcheck, node as PID 1 without a shell', async (t) => {
   const dockerfile = readFileSync(join(deploy, 'Dockerfile'), 'utf8')
-  t.ok((dockerfile.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage')
-  t.match(dockerfile, /^USER node$/m)
+  const stages = dockerfile.split(/^(?=FROM )/m).filter((s) => s.startsWith('FROM '))
+  t.ok(stages.length >= 2, 'multi-stage')
+  for (const s of stages) t.match(s, /^FROM node:(22|24)-[a-z]+-slim\b/, `a supported Node LTS, slim: ${s.split('\n')[0]}`)
+  const [build, runtime] = [stages[0], stages[stages.length - 1]]
+  t.match(build, /^FROM \S+ AS build$/m)
+  t.match(build, /^RUN npm ci\b/m, 'the build stage installs every dependency')
+  t.match(build, /\btsc -p tsconfig\.json\b/, 'the build stage compiles the TypeScript')
+  t.match(build, /npm prune --omit=dev\b/, 'and drops the dev dependencies')
+  const copies = [...runtime.matchAll(/^COPY (?:--from=(\S+) )?(\S+) (\S+)$/gm)].map((m) => ({ from: m[1], src: m[2] }))
+  t.same(copies.filter((x) => x.from === 'build').map((x) => x.src).sort(), ['/src/dist', '/src/node_modules', '/src/package.json'], 'the runtime gets dist, the pruned node_modules and package.json from the build')
+  t.same(copies.filter((x) => x.from === undefined).map((x) => x.src), ['deploy/healthcheck.mjs'], 'and nothing else (no sources)')
+  t.notMatch(runtime, /^RUN /m, 'nothing runs in the runtime stage')
+  t.match(runtime, /^USER 1000:1000$/m, 'a numeric non-root user (Kubernetes runAsNonRoot can verify it)')
   t.match(dockerfile, /^HEALTHCHECK .*CMD \["node", "\/app\/healthcheck\.mjs"\]$/m)
   t.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/dist\/cli\.js"\]$/m, 'exec form: no shell in PID 1')
   const health = readFileSync(join(deploy, 'healthcheck.mjs'), 'utf8')
