@@ -22,7 +22,14 @@ t.test('redis-cluster:// with a seed list', async (t) => {
 })
 
 t.test('bad addresses say what was expected', async (t) => {
-  for (const bad of ['localhost:6379', 'http://x:1', 'redis://host', 'redis://a:1,b:2', 'redis://a:99999']) t.type(parseRedisUrl(bad), 'string', bad)
+  for (const bad of ['localhost:6379', 'http://x:1', 'redis://a:1,b:2', 'redis://a:99999', 'redis://a:', 'redis://a b']) t.type(parseRedisUrl(bad), 'string', bad)
+})
+
+t.test('without a port, Redis\' own: 6379, and 26379 for Sentinels (as compose files write redis://redis)', async (t) => {
+  t.match(parseRedisUrl('redis://redis'), { mode: 'standalone', host: 'redis', port: 6379 })
+  t.match(parseRedisUrl('rediss://u:p@cache/2'), { mode: 'standalone', host: 'cache', port: 6379, db: 2, tls: true })
+  t.match(parseRedisUrl('redis-sentinel://s1,s2:26380/mymaster'), { sentinels: [{ host: 's1', port: 26379 }, { host: 's2', port: 26380 }] })
+  t.match(parseRedisUrl('redis-cluster://n1,n2'), { nodes: [{ host: 'n1', port: 6379 }, { host: 'n2', port: 6379 }] })
 })
 
 t.test('passwords are redacted for logs', async (t) => {
