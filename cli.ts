@@ -10,6 +10,7 @@ import { createGateway } from './gateway/server.js'
 import { checkFileproxyConfig, fileproxySettings } from './fileproxy/settings.js'
 import { createFileproxy } from './fileproxy/server.js'
 import { publishPurge, purgeSettings } from './fileproxy/purge-command.js'
+import { checkStatusSettings, printStatus, statusSettings } from './shared/fleet/status-command.js'
 import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
 import { httpUrl } from './shared/setting-kinds.js'
 import { commonSettings } from './shared/daemon-settings.js'
@@ -32,6 +33,10 @@ const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise
   url: {
     about: 'Prints the hash URL of PATH as the local file proxy sees it: `podside url PATH`.',
     run: runUrl
+  },
+  status: {
+    about: 'Lists every daemon registered in Redis, one per line; exits 1 when one stopped heartbeating.',
+    run: runStatus
   }
 }
 
@@ -178,6 +183,15 @@ async function runUrl (argv: string[]): Promise<number> {
     process.stderr.write(`podside url: cannot reach the file proxy admin at ${values.admin.href}: ${(err as Error).message}\n`)
     return 1
   }
+}
+
+async function runStatus (argv: string[]): Promise<number> {
+  const { values, positionals } = settingsOrExit('status', statusSettings, argv, checkStatusSettings)
+  if (positionals.length > 0) {
+    process.stderr.write(`podside status: unexpected argument ${JSON.stringify(positionals[0])}\n`)
+    return 2
+  }
+  return await printStatus(values)
 }
 
 /** SIGTERM/SIGINT: graceful stop; a second signal exits at once. */

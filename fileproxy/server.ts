@@ -2,6 +2,8 @@ import http from 'node:http'
 import { access } from 'node:fs/promises'
 import { constants, realpathSync } from 'node:fs'
 import { createAdminServer } from '../shared/admin-server.js'
+import { joinFleet } from '../shared/fleet/join-fleet.js'
+import { withNodesRoute } from '../shared/fleet/nodes-route.js'
 import type { Daemon, DaemonDeps } from '../shared/daemon.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { createChannelSubscriber, type ChannelSubscriber } from '../shared/channel-subscriber.js'
@@ -52,6 +54,10 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   const server = http.createServer({ headersTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => { void handle(req, res) })
   refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
   const publicDrain = drainable(server)
+  const fleet = joinFleet('fileproxy', config.redis, {
+    log, timeoutMs: config.redisTimeout,
+    figures: { registry: metrics.registry, requests: 'podside_fileproxy_requests_total', hits: 'podside_fileproxy_cache_hits_total', misses: 'podside_fileproxy_cache_misses_total', cacheBytes: () => files.bytes }
+  })
   const admin = createAdminServer({
     log,
     token: config.adminToken,
@@ -61,7 +67,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
       await access(config.root, constants.R_OK)
       if (subscriber !== undefined && !subscriber.ready) throw new Error('not subscribed to the purge channel')
     },
-    routes: fileRoutes(files, { hashParam: config.hashParam, maxPurgeBytes: fileproxyLimits.maxPurgeMessageBytes, purge })
+    routes: withNodesRoute(fleet, fileRoutes(files, { hashParam: config.hashParam, maxPurgeBytes: fileproxyLimits.maxPurgeMessageBytes, purge }))
   })
   const adminDrain = drainable(admin)
 
@@ -91,12 +97,14 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
       }
       const url = await listen(server, config.listen, '--listen')
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
+      fleet?.start({ url, adminUrl })
       log.info({ url, adminUrl, root, cacheSize: config.cacheSize, redis: config.redis?.href, watch: config.watch }, 'fileproxy listening')
       return { url, adminUrl }
     },
     async close () {
       log.info('fileproxy shutting down')
       await publicDrain.close(config.shutdownTimeout)
+      await fleet?.stop()
       await adminDrain.close(0)
       await watcher?.close()
       await subscriber?.close()

@@ -1,6 +1,8 @@
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
 import { createAdminServer } from '../shared/admin-server.js'
+import { joinFleet } from '../shared/fleet/join-fleet.js'
+import { withNodesRoute } from '../shared/fleet/nodes-route.js'
 import type { Daemon, DaemonDeps } from '../shared/daemon.js'
 import { refuseMalformedRequests } from '../shared/client-error.js'
 import { drainable, listen } from '../shared/listen.js'
@@ -13,7 +15,7 @@ import { createUpstream } from './proxy.js'
 import { createSessionCommitter } from './session-commit.js'
 import { createSigner } from './session-cookie.js'
 import { gatewayLimits, type GatewayConfig } from './settings.js'
-import { createCachedStore } from './store/cached.js'
+import { createCachedStore, sessionsCached } from './store/cached.js'
 import { instrumentStore } from './store/instrumented.js'
 import { createMemoryStore } from './store/memory.js'
 import { createRedisStore } from './store/redis.js'
@@ -102,13 +104,17 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
   server.on('upgrade', upgrade)
   refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
 
+  const fleet = joinFleet('gateway', config.redis, {
+    log, timeoutMs: config.redisTimeout,
+    figures: { registry: metrics.registry, requests: 'podside_gateway_requests_total', sessionsCached: () => sessionsCached(store) }
+  })
   const admin = createAdminServer({
     log,
     token: config.adminToken,
     draining: () => publicDrain.draining,
     registry: metrics.registry,
     ready: async () => await store.ping(),
-    routes: sessionRoutes(store, clock)
+    routes: withNodesRoute(fleet, sessionRoutes(store, clock))
   })
   const adminDrain = drainable(admin)
 
@@ -117,12 +123,14 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
       if (redis !== undefined) await waitReady(redis, Math.max(2000, config.redisTimeout))
       const url = await listen(server, config.listen, '--listen')
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
+      fleet?.start({ url, adminUrl })
       log.info({ url, adminUrl, upstream: config.upstream.href, store: store.kind, redis: config.redis?.href }, 'gateway listening')
       return { url, adminUrl }
     },
     async close () {
       log.info('gateway shutting down')
       await publicDrain.close(config.shutdownTimeout)
+      await fleet?.stop()
       await adminDrain.close(0)
       await upstream.close()
       await store.close()

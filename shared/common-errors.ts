@@ -10,6 +10,8 @@ export const AdminInternal = defineError('ADMIN_ERR_INTERNAL', 'Internal Server 
 export const AdminUnauthorized = defineError('ADMIN_ERR_UNAUTHORIZED', 'Unauthorized', 401)
 /** A listener could not bind at start (port taken, address not local); the process exits 1. */
 export const ListenFailed = defineError('ERR_LISTEN', 'cannot listen', 500)
+export const FleetNoRedis = defineError('FLEET_ERR_NO_REDIS', 'no fleet registry: this node runs without --redis', 404)
+export const FleetUnavailable = defineError('FLEET_ERR_UNAVAILABLE', 'the fleet registry (Redis) did not answer', 503)
 const ConfigInvalid = defineError('CFG_ERR_INVALID', 'invalid configuration', 400)
 
 /** Thrown once with every problem found; the CLI prints them and exits 2. */

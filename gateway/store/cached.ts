@@ -97,13 +97,22 @@ export function createCachedStore (store: SessionStore, opts: CachedStoreOptions
     }
   })
   const cached = cacheStore(store, cache, { ...opts.counts, announced: waitAnnounced(invalidations, opts.timeoutMs) })
-  return {
+  const withClose: SessionStore = {
     ...cached,
     async close () {
       await invalidations.close()
       await store.close()
     }
   }
+  cachesOf.set(withClose, cache)
+  return withClose
+}
+
+const cachesOf = new WeakMap<SessionStore, SessionCache>()
+
+/** Sessions held by the store's session cache (the fleet registry shows it); undefined without one. */
+export function sessionsCached (store: SessionStore): number | undefined {
+  return cachesOf.get(store)?.entries
 }
 
 /**

@@ -33,6 +33,7 @@ export interface SessionCache {
   setLive (live: boolean): void
   readonly live: boolean
   readonly bytes: number
+  readonly entries: number
 }
 
 interface Entry { session: SessionRecord, freshUntil: number }
@@ -75,7 +76,8 @@ export function createSessionCache (opts: { maxBytes: number, touchEveryMs: numb
       live = on
     },
     get live () { return live },
-    get bytes () { return entries.calculatedSize }
+    get bytes () { return entries.calculatedSize },
+    get entries () { return entries.size }
   }
 }
 
