@@ -6,10 +6,10 @@ import { jarCookieHeader, type JarCookie, type PublicUrl, type SiteContext } fro
  * The gateway's session cookie was already taken out of `browserOthers`.
  */
 export function appCookieHeader (jar: readonly JarCookie[] | undefined, browserOthers: ReadonlyArray<{ name: string, pair: string }>,
-  url: PublicUrl, now: number, site: SiteContext = 'same-site'): string {
+  url: PublicUrl, now: number, site: SiteContext = 'same-site', noneCrossSite = true): string {
   if (jar === undefined || jar.length === 0) return browserOthers.map((c) => c.pair).join('; ')
   // Cross-site requests are rare: their header (SameSite decides which cookies) is not kept.
-  const { header, names } = site === 'same-site' ? jarPart(jar, url, now) : jarCookieHeader(jar, url, now, site)
+  const { header, names } = site === 'same-site' ? jarPart(jar, url, now) : jarCookieHeader(jar, url, now, site, noneCrossSite)
   const rest = browserOthers.filter((c) => !names.has(c.name)).map((c) => c.pair)
   return header === '' ? rest.join('; ') : rest.length === 0 ? header : `${header}; ${rest.join('; ')}`
 }

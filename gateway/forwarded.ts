@@ -16,6 +16,8 @@ export interface ClientView {
   site: SiteContext
   /** `--trust-proxy`: the client is the operator's proxy, whose forwarding fields reach the app. */
   trusted: boolean
+  /** `--cookie-samesite none`: SameSite=None jar cookies may go with cross-site requests. */
+  noneCrossSite: boolean
 }
 
 const first = (v: string | string[] | undefined): string | undefined =>
@@ -25,7 +27,7 @@ const first = (v: string | string[] | undefined): string | undefined =>
  * Reads the public scheme and host. Client-sent X-Forwarded-* are believed only with
  * `--trust-proxy` (the gateway then sits behind a proxy of the operator's that sets them).
  */
-export function clientView (req: IncomingMessage, trustProxy: boolean): ClientView {
+export function clientView (req: IncomingMessage, trustProxy: boolean, noneCrossSite = false): ClientView {
   const tls = (req.socket as TLSSocket).encrypted === true
   const fwdProto = trustProxy ? first(req.headers['x-forwarded-proto'])?.toLowerCase() : undefined
   const proto = tls || fwdProto === 'https' ? 'https' : 'http'
@@ -37,6 +39,7 @@ export function clientView (req: IncomingMessage, trustProxy: boolean): ClientVi
     url,
     site: siteContext(req.headers, req.method, url),
     trusted: trustProxy,
+    noneCrossSite,
     proto,
     host,
     forwardedFor: prior === undefined || prior === '' ? peer : `${Array.isArray(prior) ? prior.join(', ') : prior}, ${peer}`

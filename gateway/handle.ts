@@ -25,6 +25,7 @@ export interface HandlerDeps {
   clock: () => number
   cookieName: string
   trustProxy: boolean
+  cookieSamesite: 'lax' | 'strict' | 'none'
   storeFailure: 'closed' | 'open'
   retryAfterSeconds: number
 }
@@ -47,7 +48,7 @@ export function createHandler (deps: HandlerDeps) {
     logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, session: state, aborted: !finished }) })
     try {
       checkFraming(req)
-      const view = clientView(req, deps.trustProxy)
+      const view = clientView(req, deps.trustProxy, deps.cookieSamesite === 'none')
       const now = deps.clock()
       const loaded = await loadSession(deps, req, now, log)
       const { session, storeUp } = loaded

@@ -140,17 +140,21 @@ export function isLoopback (host: string): boolean {
 }
 
 /** Whether the jar would send this cookie to this URL now (RFC 6265 §5.4 step 1, RFC 6265bis §5.8.3). */
-export function matches (c: JarCookie, url: PublicUrl, now: number, site: SiteContext = 'same-site'): boolean {
+export function matches (c: JarCookie, url: PublicUrl, now: number, site: SiteContext = 'same-site', noneCrossSite = true): boolean {
   if (c.expires !== 0 && c.expires <= now) return false
   if (c.hostOnly ? c.domain !== url.host : domainMatch(url.host, c.domain, false) !== true) return false
   if (!pathMatch(url.path, c.path)) return false
-  if (site !== 'same-site' && !sentCrossSite(c.sameSite, site)) return false
+  if (site !== 'same-site' && !sentCrossSite(c.sameSite, site, noneCrossSite)) return false
   return !c.secure || url.secure || isLoopback(url.host)
 }
 
-/** Strict never crosses sites; Lax (and no SameSite) only with a safe top-level navigation. */
-function sentCrossSite (sameSite: SameSite, site: SiteContext): boolean {
-  if (sameSite === 'none') return true
+/**
+ * Strict never crosses sites; Lax (and no SameSite) only with a safe top-level navigation; None
+ * only when the gateway's own cookie is SameSite=None too (`noneCrossSite`, DESIGN.md): the jar
+ * then crosses sites no further than the cookie that carries it.
+ */
+function sentCrossSite (sameSite: SameSite, site: SiteContext, noneCrossSite: boolean): boolean {
+  if (sameSite === 'none') return noneCrossSite
   if (sameSite === 'strict') return false
   return site === 'cross-site-navigation'
 }
@@ -160,8 +164,9 @@ function sentCrossSite (sameSite: SameSite, site: SiteContext): boolean {
  * first (RFC 6265 §5.4 step 2), and cookies of one answer in the order of its Set-Cookie lines.
  * Returns the names too, so a browser cookie of the same name can be left out (the jar wins).
  */
-export function jarCookieHeader (jar: readonly JarCookie[], url: PublicUrl, now: number, site: SiteContext = 'same-site'): { header: string, names: Set<string> } {
-  const sent = jar.filter((c) => matches(c, url, now, site))
+export function jarCookieHeader (jar: readonly JarCookie[], url: PublicUrl, now: number, site: SiteContext = 'same-site',
+  noneCrossSite = true): { header: string, names: Set<string> } {
+  const sent = jar.filter((c) => matches(c, url, now, site, noneCrossSite))
   sent.sort((a, b) => b.path.length - a.path.length || a.created - b.created || a.order - b.order)
   return { header: sent.map((c) => `${c.name}=${c.value}`).join('; '), names: new Set(sent.map((c) => c.name)) }
 }

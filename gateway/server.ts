@@ -74,6 +74,7 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
     store, signer, log, clock,
     cookieName: config.cookieName,
     trustProxy: config.trustProxy,
+    cookieSamesite: config.cookieSamesite,
     storeFailure: config.storeFailure,
     retryAfterSeconds: gatewayLimits.retryAfterSeconds
   }

@@ -59,7 +59,7 @@ export function appRequestParts (loaded: LoadedSession, view: ClientView, now: n
   const { browser, session } = loaded
   return {
     view,
-    cookie: appCookieHeader(session?.cookies, browser.others, view.url, now, view.site),
+    cookie: appCookieHeader(session?.cookies, browser.others, view.url, now, view.site, view.noneCrossSite),
     sessionId: session === undefined ? undefined : session.movedTo ?? session.id
   }
 }

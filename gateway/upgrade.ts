@@ -17,6 +17,7 @@ export interface UpgradeDeps extends SessionLoadDeps {
   log: Logger
   clock: () => number
   trustProxy: boolean
+  cookieSamesite: 'lax' | 'strict' | 'none'
   retryAfterSeconds: number
   timeoutMs: number
 }
@@ -38,7 +39,7 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
 
   async function run (req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
     checkFraming(req)
-    const view = clientView(req, deps.trustProxy)
+    const view = clientView(req, deps.trustProxy, deps.cookieSamesite === 'none')
     const now = deps.clock()
     const loaded = await loadSession(deps, req, now, log)
     const { session, storeUp } = loaded

@@ -2,7 +2,7 @@ import t from 'tap'
 import type { IncomingMessage } from 'node:http'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js'
 
-const view = { url: { host: 'h', path: '/', secure: false }, proto: 'http' as const, host: 'h:80', forwardedFor: '10.0.0.1', site: 'same-site' as const, trusted: false }
+const view = { url: { host: 'h', path: '/', secure: false }, proto: 'http' as const, host: 'h:80', forwardedFor: '10.0.0.1', site: 'same-site' as const, trusted: false, noneCrossSite: false }
 
 t.test('request: hop-by-hop, Connection-listed and gateway-owned fields are dropped; duplicates kept', async (t) => {
   const rawHeaders = ['Host', 'h:80', 'Connection', 'keep-alive, X-Hop', 'X-Hop', '1', 'TE', 'trailers', 'Accept', 'a', 'Accept', 'b',

@@ -137,3 +137,11 @@ t.test('jar: on a cross-site request Strict is left out, Lax only on a safe top-
   t.same([strict, lax, none, unset].map((c) => matches(c, url(), NOW, 'cross-site')), [false, false, true, false])
   t.equal(jarCookieHeader([strict, lax, none], url(), NOW, 'cross-site').header, 'n=N')
 })
+
+t.test('jar: SameSite=None cookies cross sites only when the podside cookie does too (DESIGN: --cookie-samesite none)', async (t) => {
+  const none = stored('n', { sameSite: 'none' })
+  t.notOk(matches(none, url(), NOW, 'cross-site-navigation', false), 'a Lax podside cookie: withheld even on a navigation')
+  t.notOk(matches(none, url(), NOW, 'cross-site', false))
+  t.ok(matches(none, url(), NOW, 'cross-site', true))
+  t.ok(matches(none, url(), NOW, 'same-site', false), 'same-site requests are not affected')
+})

@@ -144,6 +144,19 @@ for (const [kind, storeArgs] of stores) {
   })
 }
 
+t.test('SameSite=None jar cookies reach cross-site requests only with --cookie-samesite none', async (t) => {
+  const nav = { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' }
+  const cors = { 'sec-fetch-site': 'cross-site', 'sec-fetch-mode': 'cors' }
+  const lax = await gateway(t)
+  const b1 = new Browser()
+  await b1.get(lax.url, set('n=1; SameSite=None; Secure', 'l=1; SameSite=Lax'))
+  t.equal((await b1.get(lax.url, '/', nav)).json.cookie, 'l=1', 'podside cookie Lax: the None cookie stays home')
+  const none = await gateway(t, ['--cookie-samesite', 'none'])
+  const b2 = new Browser()
+  await b2.get(none.url, set('n=1; SameSite=None; Secure', 'l=1; SameSite=Lax'))
+  t.equal((await b2.get(none.url, '/', cors)).json.cookie, 'n=1', 'podside cookie None: a cross-site fetch carries the None cookie only')
+})
+
 t.test('--cookie-samesite none: the podside cookie is SameSite=None; Secure', async (t) => {
   const gw = await gateway(t, ['--cookie-samesite', 'none'])
   const b = new Browser()
