@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
-import { AdminInternal, AdminNotFound, AdminUnauthorized } from './common-errors.js'
+import { AdminBadRequest, AdminInternal, AdminNotFound, AdminUnauthorized } from './common-errors.js'
 import type { PodsideError } from './errors.js'
 import type { Logger } from './logger.js'
 
@@ -28,7 +28,14 @@ export function createAdminServer (opts: AdminOptions): http.Server {
   // Digests of equal length, so the comparison takes the same time whatever the guess (RFC 6750 §2.1 header).
   const expected = opts.token === undefined ? undefined : digest(opts.token)
   return http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://admin')
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://admin')
+    } catch {
+      // A target no URL parser takes (`/\\` reads as a host-less `//`): the client's error, not ours.
+      sendErrorJson(res, new AdminBadRequest('malformed request target'), { connection: 'close' })
+      return
+    }
     route(req, res, url).catch((err: unknown) => {
       opts.log.error({ err, path: url.pathname }, 'admin request failed')
       if (!res.headersSent) sendErrorJson(res, new AdminInternal())

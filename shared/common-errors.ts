@@ -6,6 +6,7 @@ import { defineError } from './errors.js'
  */
 export const Internal = defineError('ERR_INTERNAL', 'Internal Server Error', 500)
 export const AdminNotFound = defineError('ADMIN_ERR_NOT_FOUND', 'Not Found', 404)
+export const AdminBadRequest = defineError('ADMIN_ERR_BAD_REQUEST', 'Bad Request', 400)
 export const AdminInternal = defineError('ADMIN_ERR_INTERNAL', 'Internal Server Error', 500)
 export const AdminUnauthorized = defineError('ADMIN_ERR_UNAUTHORIZED', 'Unauthorized', 401)
 /** A listener could not bind at start (port taken, address not local); the process exits 1. */

@@ -63,3 +63,19 @@ t.test('/readyz answers 503 from the moment the daemon drains', async (t) => {
   t.equal((await get(`${url}/healthz`)).status, 200, 'still alive')
 })
 
+
+t.test('a request target no URL parser takes is a 400, not a crash (found by the fuzz: OPTIONS /\\)', async (t) => {
+  const url = await admin({ token: TOKEN })
+  const { hostname, port } = new URL(url)
+  const net = await import('node:net')
+  for (const target of ['/\\', '//', '/\\\\x']) {
+    const status = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(Number(port), hostname, () => s.write(`OPTIONS ${target} HTTP/1.1\r\nHost: a\r\n\r\n`))
+      let got = ''
+      s.on('data', (d) => { got += String(d); if (got.includes('\r\n')) { s.destroy(); resolve(got.split('\r\n')[0]) } })
+      s.on('error', reject)
+    })
+    t.match(status, /^HTTP\/1\.1 (400|404) /, target)
+  }
+  t.equal((await get(`${url}/healthz`)).status, 200, 'still answering')
+})
