@@ -50,7 +50,10 @@ const shapes: Record<string, Shape> = {
 }
 
 /** The raw app: keep-alive, GET/HEAD without bodies, one answer per request head. */
+const appSockets = new Set<net.Socket>()
 const app = net.createServer((socket) => {
+  appSockets.add(socket)
+  socket.on('close', () => appSockets.delete(socket))
   socket.on('error', () => {})
   let buf = Buffer.alloc(0)
   socket.on('data', (d) => {
@@ -67,7 +70,8 @@ const app = net.createServer((socket) => {
 })
 await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve))
 const appUrl = `http://127.0.0.1:${(app.address() as net.AddressInfo).port}`
-t.teardown(async () => await new Promise<void>((resolve) => app.close(() => resolve())))
+// A connection the app left half-open (a shape that never ends its answer) would hold close() forever.
+t.teardown(async () => { for (const s of appSockets) s.destroy(); await new Promise<void>((resolve) => app.close(() => resolve())) })
 
 const redis = await startRedis()
 t.teardown(async () => await stopRedis(redis))
