@@ -16,7 +16,7 @@ function fixture (t: Test, overrides: Partial<FileStoreOptions> = {}) {
   let now = 1_800_000_000_000
   let files: ReturnType<typeof createFileStore> | undefined
   const metrics = createFileproxyMetrics(() => ({ bytes: files?.bytes ?? 0, entries: files?.entries ?? 0 }))
-  files = createFileStore({ root, cacheSize: 1024 * KiB, maxObjectSize: 256 * KiB, revalidateMs: 60_000, entryOverheadBytes: 512, hashMemoEntries: 100, metrics, clock: () => now, ...overrides })
+  files = createFileStore({ root, cacheSize: 1024 * KiB, maxObjectSize: 256 * KiB, revalidateMs: 60_000, staleIfErrorMs: 3_600_000, compress: false, compressMinBytes: 256, compressLevels: { brotliQuality: 5, gzipLevel: 6 }, entryOverheadBytes: 512, hashMemoEntries: 100, metrics, clock: () => now, ...overrides })
   const count = async (c: { get: () => Promise<{ values: Array<{ value: number }> }> }): Promise<number> => (await c.get()).values[0]?.value ?? 0
   return {
     base, root, files, metrics,
