@@ -164,7 +164,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
 
   /**
    * Makes the compressed variants off the request path (the requests meanwhile get identity) and
-   * attaches them to the entry if it is still the cached one, re-set so lru-cache counts their bytes.
+   * attaches them to the entry if it is still the cached one, counting their bytes.
    */
   function compressLater (key: string, entry: Entry): void {
     const job = compressVariants(entry.body, entry.meta, opts.compressLevels).then((v) => {
@@ -172,6 +172,8 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
       const extra = (v.br?.body.length ?? 0) + (v.gzip?.body.length ?? 0)
       if (entry.body.length + extra + key.length + opts.entryOverheadBytes > opts.cacheSize) return
       entry.variants = { identity: entry.variants.identity, br: v.br, gzip: v.gzip }
+      // lru-cache recounts a size only when the value is a new one: take the entry out and put it back.
+      cache.delete(key)
       cache.set(key, entry)
     }, () => { /* zlib does not fail on a Buffer in memory; were it to, identity is served */ }).finally(() => compressing.delete(job))
     compressing.add(job)
