@@ -10,6 +10,7 @@ export type Encoding = 'identity' | 'br' | 'gzip'
 export interface Variant { readonly encoding: Encoding, readonly meta: FileMeta, readonly body: Buffer }
 export interface Variants { readonly identity: Variant, readonly br?: Variant, readonly gzip?: Variant }
 export interface CompressLevels { brotliQuality: number, gzipLevel: number }
+export type Compress = (body: Buffer, meta: FileMeta) => Promise<{ br?: Variant, gzip?: Variant }>
 
 /**
  * Types worth compressing: text, JSON, JavaScript, XML and SVG (`+json`, `+xml` suffixes). Images,
@@ -40,4 +41,26 @@ export async function compressVariants (body: Buffer, meta: FileMeta, levels: Co
 /** A compressed copy has its own ETag, `"<hash>-br"`: a cache must not answer a 304 for one with the other (RFC 9110 §8.8.3). */
 function variant (meta: FileMeta, encoding: 'br' | 'gzip', body: Buffer): Variant {
   return { encoding, body, meta: { ...meta, size: body.length, etag: `"${meta.hash}-${encoding}"` } }
+}
+
+/**
+ * At most `concurrency` files compressed at once, the others queued in order: zlib's async work
+ * runs on libuv's thread pool (4 threads), which every file open, stat and read also needs, and a
+ * purge of everything reloads (and re-compresses) every hot file at once.
+ */
+export function createCompressor (levels: CompressLevels, concurrency: number, run = compressVariants): Compress {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return async (body, meta) => {
+    // A finishing job hands its slot straight to the next one waiting, so no newcomer slips in between.
+    if (running < concurrency) running++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await run(body, meta, levels)
+    } finally {
+      const next = waiting.shift()
+      if (next !== undefined) next()
+      else running--
+    }
+  }
 }

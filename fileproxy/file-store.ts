@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache'
 import { contentType } from 'mime-types'
 import { PodsideError } from '../shared/errors.js'
 import { CacheStatus, type CacheStatusValue } from './cache-status.js'
-import { compressVariants, isCompressible, type CompressLevels, type Variants } from './compress.js'
+import { createCompressor, isCompressible, type CompressLevels, type Variants } from './compress.js'
 import { VolumeUnavailable } from './errors.js'
 import type { FileproxyMetrics } from './metrics.js'
 import { createOpener, fsError, isVolumeFailure, realFs, type FsOps, type OpenedFile } from './open-file.js'
@@ -63,6 +63,8 @@ export interface FileStoreOptions {
   compress: boolean
   compressMinBytes: number
   compressLevels: CompressLevels
+  /** Files compressed at once (they share libuv's thread pool with file reads); default 1. */
+  compressConcurrency?: number
   entryOverheadBytes: number
   hashMemoEntries: number
   metrics: FileproxyMetrics
@@ -107,6 +109,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
   const fs = opts.fs ?? realFs
   const opener = createOpener(opts.root, fs)
   const compressing = new Set<Promise<void>>()
+  const compress = createCompressor(opts.compressLevels, opts.compressConcurrency ?? 1)
 
   /** `fwd`: why the volume is read: not cached (`miss`), or a re-check found the file changed (`stale`). */
   async function load (key: string, token: Load, fwd: 'miss' | 'stale'): Promise<FileHit> {
@@ -167,7 +170,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
    * attaches them to the entry if it is still the cached one, counting their bytes.
    */
   function compressLater (key: string, entry: Entry): void {
-    const job = compressVariants(entry.body, entry.meta, opts.compressLevels).then((v) => {
+    const job = compress(entry.body, entry.meta).then((v) => {
       if (cache.peek(key) !== entry) return // purged or replaced meanwhile
       const extra = (v.br?.body.length ?? 0) + (v.gzip?.body.length ?? 0)
       if (entry.body.length + extra + key.length + opts.entryOverheadBytes > opts.cacheSize) return

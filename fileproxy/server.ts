@@ -31,6 +31,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
     compress: config.compress,
     compressMinBytes: fileproxyLimits.compressMinBytes,
     compressLevels: { brotliQuality: fileproxyLimits.brotliQuality, gzipLevel: fileproxyLimits.gzipLevel },
+    compressConcurrency: fileproxyLimits.compressConcurrency,
     entryOverheadBytes: fileproxyLimits.entryOverheadBytes,
     hashMemoEntries: fileproxyLimits.hashMemoEntries,
     metrics,

@@ -37,6 +37,7 @@ export const fileproxyLimits = {
   compressMinBytes: 256, // smaller bodies are sent as they are: a variant would save less than its headers cost
   brotliQuality: 5, // 0-11: 5 is within ~12% of 11's size at ~1% of its time (docs/decisions.md)
   gzipLevel: 6, // zlib's default: level 9 saves ~10% more for ~4× the time
+  compressConcurrency: 1, // files compressed at once: zlib shares libuv's 4 threads with every file read
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
   watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
 }

@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { brotliDecompressSync, gunzipSync } from 'node:zlib'
 import { contentType } from 'mime-types'
-import { compressVariants, isCompressible } from '../../fileproxy/compress.js'
+import { compressVariants, createCompressor, isCompressible } from '../../fileproxy/compress.js'
 import type { FileMeta } from '../../fileproxy/file-store.js'
 
 const meta = (size: number): FileMeta => ({ key: '/a.json', size, mtimeMs: 0, hash: 'h'.repeat(22), contentType: 'application/json', etag: `"${'h'.repeat(22)}"`, lastModified: 'x', varies: true })
@@ -37,4 +37,32 @@ t.test('a variant that is not smaller than the body is not kept', async (t) => {
   const v = await compressVariants(noise, meta(noise.length), levels)
   t.equal(v.br, undefined)
   t.equal(v.gzip, undefined)
+})
+
+t.test('the compressor runs at most `concurrency` jobs at once, the rest in order, each getting its own result', async (t) => {
+  let running = 0
+  let most = 0
+  const started: number[] = []
+  const release: Array<() => void> = []
+  const run = async (body: Buffer): Promise<{}> => {
+    running++
+    most = Math.max(most, running)
+    started.push(body[0])
+    await new Promise<void>((resolve) => release.push(resolve))
+    running--
+    return { br: undefined, gzip: undefined, n: body[0] }
+  }
+  const compress = createCompressor(levels, 2, run as never)
+  const jobs = [0, 1, 2, 3, 4].map(async (n) => await compress(Buffer.from([n]), meta(1)))
+  while (release.length > 0 || started.length < 5) {
+    await new Promise((resolve) => setImmediate(resolve))
+    release.shift()?.()
+  }
+  const results = await Promise.all(jobs)
+  t.equal(most, 2, 'never more than two at once')
+  t.same(started, [0, 1, 2, 3, 4], 'in the order asked')
+  t.same(results.map((r) => (r as unknown as { n: number }).n), [0, 1, 2, 3, 4])
+  const real = createCompressor(levels, 1)
+  const body = Buffer.from('abc '.repeat(200))
+  t.same(gunzipSync((await real(body, meta(body.length))).gzip!.body), body, 'by default, zlib')
 })
