@@ -87,9 +87,15 @@ t.test('If-None-Match per variant; Range on the variant sent; HEAD has the same 
   const part = await get(fp, '/data.json', { ...BR, range: 'bytes=10-99' })
   t.same([part.status, part.headers['content-encoding'], part.headers['content-range']], [206, 'br', `bytes 10-99/${br.body.length}`])
   t.same(part.body, br.body.subarray(10, 100), 'bytes of the compressed body (RFC 9110 §14)')
+  t.equal(part.headers['cache-status'], 'podside; hit', '206 says what the cache did too')
   const ifRange = await get(fp, '/data.json', { ...BR, range: 'bytes=0-9', 'if-range': idTag })
   t.same([ifRange.status, ifRange.body.length], [200, br.body.length], 'If-Range with another variant\'s tag: the whole br body')
   t.equal((await get(fp, '/data.json', { ...BR, range: `bytes=${br.body.length}-` })).status, 416)
+
+  const hash = idTag.slice(1, -1)
+  const hashed = await get(fp, `/data.json?v=${hash}`, BR)
+  t.same([hashed.headers['content-encoding'], hashed.headers['cache-control']], ['br', 'public, max-age=31536000, immutable'], 'the hash URL rule is keyed on <hash>, whatever the variant')
+  t.equal((await get(fp, `/data.json?v=${hash}-br`, BR)).headers['cache-control'], 'public, max-age=0, must-revalidate', 'a variant tag is not a hash')
 
   const head = await get(fp, '/data.json', BR, 'HEAD')
   for (const h of ['etag', 'content-encoding', 'content-length', 'vary', 'cache-status', 'content-type']) t.equal(head.headers[h], br.headers[h], `HEAD ${h}`)
