@@ -3,6 +3,7 @@ import { extname } from 'node:path'
 import { LRUCache } from 'lru-cache'
 import { contentType } from 'mime-types'
 import { PodsideError } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
 import { CacheStatus, type CacheStatusValue } from './cache-status.js'
 import { createCompressor, isCompressible, type CompressLevels, type Variants } from './compress.js'
 import { VolumeUnavailable } from './errors.js'
@@ -71,6 +72,8 @@ export interface FileStoreOptions {
   clock?: () => number
   /** The volume's path calls (tests inject failures). */
   fs?: FsOps
+  /** Where a file that starts being served stale is reported (once per failure, not per answer). */
+  log?: Logger
 }
 
 export interface FileStore {
@@ -245,6 +248,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
       if (current) cache.delete(key)
       throw failure
     }
+    if (!e.failing) opts.log?.warn({ err: failure, path: key }, 'the volume failed: the cached copy is served stale (--stale-if-error)')
     e.failing = true
     return staleOr503(e)
   }

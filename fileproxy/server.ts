@@ -35,7 +35,8 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
     entryOverheadBytes: fileproxyLimits.entryOverheadBytes,
     hashMemoEntries: fileproxyLimits.hashMemoEntries,
     metrics,
-    clock: deps.clock
+    clock: deps.clock,
+    log
   })
   const handle = createHandler({ files, log, metrics, hashParam: config.hashParam, retryAfterSeconds: Math.max(1, Math.ceil(config.revalidate / 1000)) })
   let subscriber: ChannelSubscriber | undefined

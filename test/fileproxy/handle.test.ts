@@ -30,10 +30,10 @@ async function fixture (t: Test, staleIfErrorMs = 3_600_000) {
     stat: async (p) => { fail(); return await realFs.stat(p) },
     open: async (p, flags) => { fail(); return await realFs.open(p, flags) }
   }
+  const { log, lines } = capturingLogger()
   let files: ReturnType<typeof createFileStore> | undefined
   const metrics = createFileproxyMetrics(() => ({ bytes: files?.bytes ?? 0, entries: files?.entries ?? 0 }))
-  files = createFileStore({ root, cacheSize: 1024 * 1024, maxObjectSize: 64 * 1024, revalidateMs: 60_000, staleIfErrorMs, compress: true, compressMinBytes: 256, compressLevels: { brotliQuality: 5, gzipLevel: 6 }, entryOverheadBytes: 512, hashMemoEntries: 10, metrics, clock: () => now, fs })
-  const { log, lines } = capturingLogger()
+  files = createFileStore({ root, cacheSize: 1024 * 1024, maxObjectSize: 64 * 1024, revalidateMs: 60_000, staleIfErrorMs, compress: true, compressMinBytes: 256, compressLevels: { brotliQuality: 5, gzipLevel: 6 }, entryOverheadBytes: 512, hashMemoEntries: 10, metrics, clock: () => now, fs, log })
   const handle = createHandler({ files, log, metrics, hashParam: 'v', retryAfterSeconds: 60 })
   const server = await serve(http.createServer((req, res) => { void handle(req, res) }))
   t.teardown(server.close)
@@ -69,6 +69,9 @@ t.test('a failing volume: the cached copy is served stale (Cache-Status, metric,
   }
   t.equal(await f.staleServed(), 4)
   t.ok(f.lines.some((l) => l.source === 'stale'), 'the access log says stale')
+  const warned = f.lines.filter((l) => l.msg === 'the volume failed: the cached copy is served stale (--stale-if-error)')
+  t.equal(warned.length, 2, 'one warning per failure (EIO, then EACCES), not one per stale answer')
+  t.match(warned[0], { level: 40, path: '/a.txt', err: { code: 'FP_ERR_READ' } })
   f.failWith('EIO')
   f.advance(60_000)
   t.equal((await f.get('/a.txt')).status, 200)
