@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process'
 import { hasWrk } from './lib/load.js'
 import { createHarness } from './lib/harness.js'
 import { writeResults } from './lib/report.js'
+import { compressed } from './scenarios/compressed.js'
 import { files } from './scenarios/files.js'
 import { proxies } from './scenarios/proxies.js'
 
 /**
- * `npm run bench [-- --quick] [-- --only files|proxy]`: podside and its peers, alternately, in one
+ * `npm run bench [-- --quick] [-- --only files|proxy|compressed]`: podside and its peers, alternately, in one
  * run; one table of req/s, latency and each server's CPU time per request, with ratios.
  */
 const quick = process.argv.includes('--quick')
@@ -19,6 +20,7 @@ try {
   process.stderr.write(`podside bench: ${quick ? 'quick, ' : ''}${h.SECONDS} s per run, ${h.ROUNDS} round(s), loader ${hasWrk ? 'wrk' : 'autocannon (workers)'}\n`)
   if (only === undefined || only === 'files') await files(h, hasNginx)
   if (only === undefined || only === 'proxy') await proxies(h, hasNginx)
+  if (only === undefined || only === 'compressed') await compressed(h, hasNginx)
 } finally {
   for (const c of h.cleanups.reverse()) await c().catch(() => {})
 }

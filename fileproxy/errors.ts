@@ -10,3 +10,5 @@ export const RangeNotSatisfiable = defineError('FP_ERR_RANGE_NOT_SATISFIABLE', '
 export const ReadFailed = defineError('FP_ERR_READ', 'Internal Server Error', 500)
 /** A streamed file changed while it was sent; the head was out, so the connection is cut instead. */
 export const TornRead = defineError('FP_ERR_TORN_READ', 'Internal Server Error', 500)
+/** The volume fails and the cached copy is older than --stale-if-error allows: try again later. */
+export const VolumeUnavailable = defineError('FP_ERR_VOLUME_UNAVAILABLE', 'Service Unavailable', 503)

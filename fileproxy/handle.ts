@@ -4,8 +4,10 @@ import { requestIdOf } from '../shared/request-id.js'
 import { sendError } from '../shared/error-response.js'
 import { hasCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
+import { accessSource, CacheStatus } from './cache-status.js'
 import { planAnswer } from './conditional.js'
-import { MethodNotAllowed, ReadFailed, TornRead } from './errors.js'
+import { chooseVariant } from './encoding.js'
+import { MethodNotAllowed, ReadFailed, TornRead, VolumeUnavailable } from './errors.js'
 import type { FileStore } from './file-store.js'
 import type { FileproxyMetrics } from './metrics.js'
 import { keyFromRequestPath } from './request-path.js'
@@ -16,11 +18,14 @@ export interface HandlerDeps {
   log: Logger
   metrics: FileproxyMetrics
   hashParam: string
+  /** Retry-After of a 503 (the volume fails past --stale-if-error): when it is asked again. */
+  retryAfterSeconds: number
 }
 
 /**
  * One request, top to bottom: method → safe path → file (memory, or one load from disk) →
- * preconditions and range → answer with the caching headers its URL earns.
+ * variant by Accept-Encoding → preconditions and range on that variant → answer with the caching
+ * headers its URL earns and what the cache did (Cache-Status).
  */
 export function createHandler (deps: HandlerDeps) {
   let seq = 0
@@ -31,17 +36,21 @@ export function createHandler (deps: HandlerDeps) {
     const target = req.url ?? '/'
     const rawPath = withoutQuery(target)
     let source = 'none'
+    let cacheStatus: string = CacheStatus.bypass
     logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, source }) })
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET or HEAD only')
       const key = keyFromRequestPath(rawPath)
+      cacheStatus = CacheStatus.notStored
       // A fresh hit and its answer from memory take no promise: a cached 304 is a few µs of work,
       // and two promise turns were a measurable share of it.
       const hit = deps.files.peek(key) ?? await deps.files.get(key)
-      source = hit.kind === 'disk' ? 'disk' : hit.cached ? 'hit' : 'miss'
+      source = accessSource(hit.status)
       try {
-        const answer = planAnswer(req.method, req.headers, hit.meta)
-        const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, rawPath.length, deps.hashParam, hit.meta.hash))
+        // Files too large to cache are streamed as they are.
+        const variant = hit.kind === 'memory' ? chooseVariant(hit.variants, req.headers['accept-encoding']) : undefined
+        const answer = planAnswer(req.method, req.headers, variant?.meta ?? hit.meta)
+        const streaming = sendFile(res, req.method, hit, answer, cacheControl(target, rawPath.length, deps.hashParam, hit.meta.hash), variant)
         if (streaming !== undefined) await streaming
       } finally {
         // The request held the open file until its answer was written.
@@ -53,7 +62,10 @@ export function createHandler (deps: HandlerDeps) {
         deps.metrics.tornReads.inc()
         deps.log.warn({ reqId, path: rawPath }, 'file changed while it was streamed: answer cut short')
       }
-      sendError(res, err, hasCode(err, MethodNotAllowed.code) ? { headers: { allow: 'GET, HEAD' } } : {})
+      if (hasCode(err, VolumeUnavailable.code)) cacheStatus = CacheStatus.volumeError
+      const headers: Record<string, string> = { 'cache-status': cacheStatus }
+      if (hasCode(err, MethodNotAllowed.code)) headers.allow = 'GET, HEAD'
+      sendError(res, err, { headers, retryAfterSeconds: deps.retryAfterSeconds })
     }
   }
 }

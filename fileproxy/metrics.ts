@@ -17,6 +17,7 @@ export function createFileproxyMetrics (cache: () => { bytes: number, entries: n
     evictions: counter('cache_evictions_total', 'Entries evicted to stay within --cache-size'),
     purges: counter('purges_received_total', 'Purge messages applied, by source', ['source']),
     purgeErrors: counter('purge_messages_ignored_total', 'Malformed or oversized purge messages ignored'),
+    staleServed: counter('stale_served_total', 'Answers from memory while the volume failed (--stale-if-error)'),
     tornReads: counter('torn_reads_total', 'Streamed answers cut short because the file changed while it was sent'),
     reconnectDrops: counter('cache_drops_on_reconnect_total', 'Whole-cache drops because the purge subscription was lost'),
     bytes: new Gauge({ name: 'podside_fileproxy_cache_bytes', help: 'Bytes held by the cache (bodies and bookkeeping)', registers: [registry], collect () { this.set(cache().bytes) } }),

@@ -26,8 +26,19 @@ const FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW
 // Linux names the file an fd refers to in /proc/self/fd: the kernel's answer for the opened inode.
 const PROC_FD = existsSync('/proc/self/fd') ? '/proc/self/fd/' : undefined
 
+/**
+ * The file-system calls the file proxy makes by path: a seam, so a test can make the volume fail
+ * (EIO, ESTALE, EACCES) where a real file system will not on demand.
+ */
+export interface FsOps {
+  realpath: (path: string) => Promise<string>
+  stat: (path: string) => Promise<Stats>
+  open: (path: string, flags: number) => Promise<FileHandle>
+}
+export const realFs: FsOps = { realpath, stat, open }
+
 /** Opens files under `root` (its real path) only, checking the opened handle, not the path. */
-export function createOpener (root: string) {
+export function createOpener (root: string, fs: FsOps = realFs) {
   const under = root.endsWith(sep) ? root : root + sep
   const inside = (real: string): boolean => real.startsWith(under)
   const dotted = (real: string): boolean => real.slice(under.length).split(sep).some((s) => s.startsWith('.'))
@@ -35,7 +46,7 @@ export function createOpener (root: string) {
   /** The real path of a key, refused when it leaves the root (a symlink may point anywhere). */
   async function confine (key: string): Promise<string> {
     let real: string
-    try { real = await realpath(join(root, key)) } catch (err) { throw fsError(err) }
+    try { real = await fs.realpath(join(root, key)) } catch (err) { throw fsError(err) }
     if (!inside(real)) throw new Forbidden('path leaves the served root')
     if (dotted(real)) throw new NotFound('dotfiles are not served')
     return real
@@ -52,14 +63,14 @@ export function createOpener (root: string) {
       const opened = (await readlink(PROC_FD + fh.fd)).replace(/ \(deleted\)$/, '')
       return inside(opened) && !dotted(opened)
     }
-    const again = await stat(real)
-    return again.dev === st.dev && again.ino === st.ino && await realpath(real) === real
+    const again = await fs.stat(real)
+    return again.dev === st.dev && again.ino === st.ino && await fs.realpath(real) === real
   }
 
   async function openFile (key: string): Promise<OpenedFile> {
     const real = await confine(key)
     let fh: FileHandle
-    try { fh = await open(real, FLAGS) } catch (err) { throw fsError(err) }
+    try { fh = await fs.open(real, FLAGS) } catch (err) { throw fsError(err) }
     try {
       const st = await fh.stat()
       // Only regular files: a FIFO, socket, device or directory is not found, at once.
@@ -89,8 +100,19 @@ function shared (fh: FileHandle, st: Stats, realPath: string): OpenedFile {
 /** File-system failures as catalogue errors; the message never carries a file-system path. */
 export function fsError (err: unknown): PodsideError {
   const code = (err as NodeJS.ErrnoException).code
-  // ENXIO: open() of a unix socket (Linux); ELOOP: O_NOFOLLOW met a symlink.
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR' || code === 'ENAMETOOLONG' || code === 'ELOOP' || code === 'ENXIO' || code === 'ENODEV') return new NotFound()
-  if (code === 'EACCES' || code === 'EPERM') return new Forbidden()
+  if (code !== undefined && GONE.has(code)) return new NotFound(undefined, { cause: err })
+  if (code === 'EACCES' || code === 'EPERM') return new Forbidden(undefined, { cause: err })
   return new ReadFailed('the file could not be read', { cause: err })
+}
+
+// ENXIO: open() of a unix socket (Linux); ELOOP: O_NOFOLLOW met a symlink. The path names nothing servable.
+const GONE = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ENAMETOOLONG', 'ELOOP', 'ENXIO', 'ENODEV'])
+
+/**
+ * Whether an error is the volume failing (EIO, ESTALE, ETIMEDOUT, EACCES…) rather than the file
+ * being gone or refused by podside's own checks: only then may a cached copy be served stale.
+ */
+export function isVolumeFailure (err: unknown): boolean {
+  const code = ((err instanceof PodsideError ? err.cause : err) as NodeJS.ErrnoException | undefined)?.code
+  return typeof code === 'string' && !GONE.has(code)
 }

@@ -27,12 +27,18 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
     cacheSize: config.cacheSize,
     maxObjectSize: config.maxObjectSize,
     revalidateMs: config.revalidate,
+    staleIfErrorMs: config.staleIfError,
+    compress: config.compress,
+    compressMinBytes: fileproxyLimits.compressMinBytes,
+    compressLevels: { brotliQuality: fileproxyLimits.brotliQuality, gzipLevel: fileproxyLimits.gzipLevel },
+    compressConcurrency: fileproxyLimits.compressConcurrency,
     entryOverheadBytes: fileproxyLimits.entryOverheadBytes,
     hashMemoEntries: fileproxyLimits.hashMemoEntries,
     metrics,
-    clock: deps.clock
+    clock: deps.clock,
+    log
   })
-  const handle = createHandler({ files, log, metrics, hashParam: config.hashParam })
+  const handle = createHandler({ files, log, metrics, hashParam: config.hashParam, retryAfterSeconds: Math.max(1, Math.ceil(config.revalidate / 1000)) })
   let subscriber: ChannelSubscriber | undefined
   let watcher: ReturnType<typeof createWatcher> | undefined
 

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { checkListeners, commonSettings, purgeChannelSetting, redisSetting } from '../shared/daemon-settings.js'
 import { boolean, duration, listenAddress, size, text, type Values } from '../shared/setting-kinds.js'
-import { formatSize } from '../shared/units.js'
+import { formatDuration, formatSize } from '../shared/units.js'
 
 const MiB = 1024 * 1024
 
@@ -16,6 +16,8 @@ export const fileproxySettings = {
   cacheSize: size('bytes of file bodies (and their bookkeeping) held in memory, a hard bound', { default: 256 * MiB }), // 256 MiB
   maxObjectSize: size('larger files are streamed from disk, never cached', { default: 8 * MiB }), // 8 MiB
   revalidate: duration('how often a cached entry is re-checked with stat (0 = only purges and the watcher)', { default: 60_000 }), // 60 s
+  staleIfError: duration('how long after its last good check a cached file is still served while the volume fails (0 = never)', { default: 3_600_000 }), // 1 h
+  compress: boolean('keep brotli and gzip copies of compressible files (text, JSON, JS, CSS, XML, SVG) and send them by Accept-Encoding', { default: true }),
   watch: boolean('watch --root and purge changed paths', { default: false }),
   watchPoll: boolean('poll instead of OS events (network mounts: events do not cross hosts)', { default: false }),
   hashParam: text('the query parameter of hash URLs', { default: 'v' }),
@@ -32,6 +34,10 @@ export const fileproxyLimits = {
   maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
   purgeBatchMs: 5, // longest a batch of purge messages holds the event loop before readers get a turn
   purgeLogIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
+  compressMinBytes: 256, // smaller bodies are sent as they are: a variant would save less than its headers cost
+  brotliQuality: 5, // 0-11: 5 is within ~12% of 11's size at ~1% of its time (docs/decisions.md)
+  gzipLevel: 6, // zlib's default: level 9 saves ~10% more for ~4× the time
+  compressConcurrency: 1, // files compressed at once: zlib shares libuv's 4 threads with every file read
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
   watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
 }
@@ -48,6 +54,10 @@ export function checkFileproxyConfig (c: FileproxyConfig): string[] {
     problems.push(`--max-object-size (PODSIDE_MAX_OBJECT_SIZE): expected at most --cache-size (${formatSize(c.cacheSize)}), got ${formatSize(c.maxObjectSize)}`)
   }
   if (!/^[A-Za-z0-9_.~-]+$/.test(c.hashParam)) problems.push(`--hash-param (PODSIDE_HASH_PARAM): expected a plain query parameter name, got ${JSON.stringify(c.hashParam)}`)
+  if (c.staleIfError !== 0 && c.revalidate !== 0 && c.staleIfError < c.revalidate) {
+    // A failure is seen at a re-check, --revalidate after the last good one: a shorter window is already over.
+    problems.push(`--stale-if-error (PODSIDE_STALE_IF_ERROR): expected 0 or at least --revalidate (${formatDuration(c.revalidate)}), got ${formatDuration(c.staleIfError)}`)
+  }
   if (c.watchPoll && !c.watch) problems.push('--watch-poll (PODSIDE_WATCH_POLL): needs --watch')
   problems.push(...checkListeners(c))
   return problems

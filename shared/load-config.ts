@@ -44,7 +44,8 @@ export function loadConfig<S extends Schema> (schema: S, argv: readonly string[]
     if (key === undefined) { problems.push(`unknown flag --${name}`); continue }
     let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1)
     if (value === undefined) {
-      if (schema[key].isBoolean === true) value = 'true'
+      // A boolean takes a following `true`/`false` (`--compress false`); alone it means true.
+      if (schema[key].isBoolean === true) value = argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i] : 'true'
       else if (i + 1 < argv.length && !argv[i + 1].startsWith('--')) value = argv[++i]
       else { problems.push(`--${name} needs a value`); continue }
     }

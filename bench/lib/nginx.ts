@@ -23,6 +23,12 @@ export async function nginxFiles (root: string): Promise<Server & { url: string 
   return await nginx(`root ${root}; etag on;`, 'open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;')
 }
 
+/** gzip_static for the .gz beside each file, gzip on (level 6, as podside) for the rest. Stock nginx has no brotli. */
+export async function nginxCompressed (root: string): Promise<Server & { url: string }> {
+  return await nginx(`root ${root}; etag on; gzip_static on; gzip on; gzip_comp_level 6; gzip_types application/json; gzip_vary on;`,
+    'open_file_cache max=1000 inactive=60s; open_file_cache_valid 60s;')
+}
+
 export async function nginxProxy (origin: string): Promise<Server & { url: string }> {
   const upstream = new URL(origin)
   return await nginx('location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }',

@@ -8,6 +8,8 @@ import { join } from 'node:path'
  *   bare <root>           node:http answering from Buffers in memory, with ETag/304 (the in-process limit)
  *   sirv <root>           sirv (what Vite/Polka serve with)
  *   fastify-static <root> @fastify/static
+ *   fastify-compress <root> @fastify/static + @fastify/compress (compressed per request)
+ *   fastify-precompressed <root> @fastify/static with preCompressed (.br/.gz files beside)
  *   serve-static <root>   express + serve-static
  *   upstream              the app behind the proxies: 1 KiB body; /set3 sets three cookies
  *   http-proxy <origin>   http-proxy pass-through
@@ -44,6 +46,24 @@ switch (kind) {
   case 'fastify-static': {
     const fastify = (await import('fastify')).default({ logger: false })
     await fastify.register((await import('@fastify/static')).default, { root: arg })
+    await fastify.listen({ port, host: '127.0.0.1' })
+    ready()
+    break
+  }
+  case 'fastify-compress': {
+    // The usual Node setup: @fastify/compress compresses every answer as it is sent (no cache of
+    // the compressed bytes), brotli at its default quality 4, gzip at zlib's default.
+    const fastify = (await import('fastify')).default({ logger: false })
+    await fastify.register((await import('@fastify/compress')).default, { global: true, encodings: ['br', 'gzip'] })
+    await fastify.register((await import('@fastify/static')).default, { root: arg })
+    await fastify.listen({ port, host: '127.0.0.1' })
+    ready()
+    break
+  }
+  case 'fastify-precompressed': {
+    // @fastify/static's preCompressed: <file>.br / <file>.gz made beforehand, sent from disk.
+    const fastify = (await import('fastify')).default({ logger: false })
+    await fastify.register((await import('@fastify/static')).default, { root: arg, preCompressed: true })
     await fastify.listen({ port, host: '127.0.0.1' })
     ready()
     break

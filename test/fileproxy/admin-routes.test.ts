@@ -29,7 +29,7 @@ t.teardown(() => rmSync(base, { recursive: true, force: true }))
 
 let files: ReturnType<typeof createFileStore> | undefined
 const metrics = createFileproxyMetrics(() => ({ bytes: files?.bytes ?? 0, entries: files?.entries ?? 0 }))
-files = createFileStore({ root, cacheSize: 1024 * KiB, maxObjectSize: 16 * KiB, revalidateMs: 60_000, entryOverheadBytes: 512, hashMemoEntries: 10, metrics })
+files = createFileStore({ root, cacheSize: 1024 * KiB, maxObjectSize: 16 * KiB, revalidateMs: 60_000, staleIfErrorMs: 0, compress: false, compressMinBytes: 256, compressLevels: { brotliQuality: 5, gzipLevel: 6 }, entryOverheadBytes: 512, hashMemoEntries: 10, metrics })
 const store = files
 const purges: Array<{ spec: PurgeSpec, source: string }> = []
 const MAX_PURGE = 1024

@@ -2,7 +2,7 @@ import t from 'tap'
 import { planAnswer } from '../../fileproxy/conditional.js'
 
 const mtimeMs = Date.parse('2026-01-01T00:00:00Z') + 500
-const meta = { key: '/a', size: 100, mtimeMs, hash: 'abc', contentType: 'x', etag: '"abc"', lastModified: new Date(mtimeMs).toUTCString() }
+const meta = { key: '/a', size: 100, mtimeMs, hash: 'abc', contentType: 'x', etag: '"abc"', lastModified: new Date(mtimeMs).toUTCString(), varies: false }
 const E = '"abc"'
 const at = (h: Record<string, string>, method = 'GET') => planAnswer(method, h, meta)
 

@@ -27,7 +27,7 @@ writeFileSync(join(base, 'large.bin'), large)
 writeFileSync(join(base, 'empty.txt'), '')
 let files: ReturnType<typeof createFileStore> | undefined
 const metrics = createFileproxyMetrics(() => ({ bytes: files?.bytes ?? 0, entries: files?.entries ?? 0 }))
-files = createFileStore({ root: base, cacheSize: 1024 * KiB, maxObjectSize: 16 * KiB, revalidateMs: 60_000, entryOverheadBytes: 512, hashMemoEntries: 10, metrics })
+files = createFileStore({ root: base, cacheSize: 1024 * KiB, maxObjectSize: 16 * KiB, revalidateMs: 60_000, staleIfErrorMs: 0, compress: false, compressMinBytes: 256, compressLevels: { brotliQuality: 5, gzipLevel: 6 }, entryOverheadBytes: 512, hashMemoEntries: 10, metrics })
 const store = files
 
 let next: { hit: FileHit, plan: Plan, cacheControl: string } | undefined

@@ -22,6 +22,20 @@ t.test('defaults of the contract', async (t) => {
   t.equal(v.purgeChannel, 'podside:purge')
   t.equal(v.hashParam, 'v')
   t.equal(v.redis, undefined)
+  t.equal(v.staleIfError, 3_600_000)
+  t.equal(v.compress, true)
+})
+
+t.test('--stale-if-error and --compress: parsed, and a window shorter than --revalidate is refused', async (t) => {
+  const v = load(['--root', root, '--stale-if-error', '0', '--compress', 'false'])
+  t.same([v.staleIfError, v.compress], [0, false])
+  t.equal(load(['--root', root, '--revalidate', '0', '--stale-if-error', '1s']).staleIfError, 1000, 'with --revalidate 0 any window is accepted (nothing is re-checked)')
+  t.equal(load([], { PODSIDE_ROOT: root, PODSIDE_COMPRESS: 'false', PODSIDE_STALE_IF_ERROR: '2h' }).staleIfError, 7_200_000)
+  t.match(problems(['--root', root, '--stale-if-error', '30s', '--compress=maybe']), [
+    /--compress: expected true or false, got "maybe"/,
+    /--stale-if-error \(PODSIDE_STALE_IF_ERROR\): expected 0 or at least --revalidate \(1m\), got 30s/
+  ])
+  t.match(problems(['--root', root, '--stale-if-error', 'soon']), [/--stale-if-error: expected a duration.*got "soon"/])
 })
 
 t.test('settings from the environment', async (t) => {

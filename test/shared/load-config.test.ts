@@ -23,6 +23,8 @@ t.test('defaults, then env, then flags (the flag wins)', async (t) => {
   t.equal(load([], env).values.trustProxy, true)
   t.equal(load(['--idle-timeout=30s'], env).values.idleTimeout, 30_000)
   t.equal(load(['--trust-proxy=false'], env).values.trustProxy, false)
+  t.equal(load(['--trust-proxy', 'false'], env).values.trustProxy, false, 'a boolean takes a following true/false')
+  t.match(load(['--trust-proxy', '--idle-timeout', '1m'], env).values, { trustProxy: true, idleTimeout: 60_000 }, 'alone it means true')
 })
 
 t.test('--redis falls back to REDIS_URL', async (t) => {
