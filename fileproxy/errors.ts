@@ -10,3 +10,5 @@ export const RangeNotSatisfiable = defineError('FP_ERR_RANGE_NOT_SATISFIABLE', '
 export const ReadFailed = defineError('FP_ERR_READ', 'Internal Server Error', 500)
 /** A streamed file changed while it was sent; the head was out, so the connection is cut instead. */
 export const TornRead = defineError('FP_ERR_TORN_READ', 'Internal Server Error', 500)
+/** `podside purge`: one path longer than a purge message can hold (exit 2). */
+export const PurgeTooLarge = defineError('FP_ERR_PURGE_TOO_LARGE', 'Content Too Large', 413)

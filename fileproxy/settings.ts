@@ -13,6 +13,7 @@ export const fileproxySettings = {
   adminToken: commonSettings.adminToken,
   redis: redisSetting('purge channel; without it purges come only through the admin API and the watcher'),
   purgeChannel: purgeChannelSetting,
+  purgeLogRetention: duration('how long the purge log (<channel>:log) keeps purges for nodes that lost their subscription to replay', { default: 3_600_000 }), // 1 h
   cacheSize: size('bytes of file bodies (and their bookkeeping) held in memory, a hard bound', { default: 256 * MiB }), // 256 MiB
   maxObjectSize: size('larger files are streamed from disk, never cached', { default: 8 * MiB }), // 8 MiB
   revalidate: duration('how often a cached entry is re-checked with stat (0 = only purges and the watcher)', { default: 60_000 }), // 60 s
@@ -30,8 +31,9 @@ export type FileproxyConfig = Values<typeof fileproxySettings>
 export const fileproxyLimits = {
   entryOverheadBytes: 512, // bookkeeping counted per cached entry on top of its body
   maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
+  purgeLogMaxEntries: 100_000, // safety bound of the purge log's length; the retention trims it by age
   purgeBatchMs: 5, // longest a batch of purge messages holds the event loop before readers get a turn
-  purgeLogIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
+  purgeReportIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
   watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
 }
@@ -48,6 +50,7 @@ export function checkFileproxyConfig (c: FileproxyConfig): string[] {
     problems.push(`--max-object-size (PODSIDE_MAX_OBJECT_SIZE): expected at most --cache-size (${formatSize(c.cacheSize)}), got ${formatSize(c.maxObjectSize)}`)
   }
   if (!/^[A-Za-z0-9_.~-]+$/.test(c.hashParam)) problems.push(`--hash-param (PODSIDE_HASH_PARAM): expected a plain query parameter name, got ${JSON.stringify(c.hashParam)}`)
+  if (c.purgeLogRetention < 1000) problems.push(`--purge-log-retention (PODSIDE_PURGE_LOG_RETENTION): expected at least 1s, got ${c.purgeLogRetention} ms`)
   if (c.watchPoll && !c.watch) problems.push('--watch-poll (PODSIDE_WATCH_POLL): needs --watch')
   problems.push(...checkListeners(c))
   return problems
