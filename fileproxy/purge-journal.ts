@@ -2,7 +2,7 @@ import type { Logger } from '../shared/logger.js'
 import type { RedisClient } from '../shared/redis-client.js'
 import { mergePurges } from './purge-match.js'
 import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
-import { acknowledge, compareEntryIds, logState, readAfter, trimLog } from './purge-stream.js'
+import { acknowledge, canReplay, compareEntryIds, logState, readAfter, trimLog } from './purge-stream.js'
 
 /**
  * A file proxy's place in the purge log (purge-stream.ts): the last entry it applied (its
@@ -106,7 +106,7 @@ export function createPurgeJournal (opts: PurgeJournalOptions): PurgeJournal {
       ? (opts.cachedEntries() > 0 ? 'the node served files before it could read the purge log' : undefined)
       : state === undefined
         ? 'the purge log is gone from Redis'
-        : compareEntryIds(state.maxDeleted, watermark) > 0 ? 'the purges missed are older than the purge log keeps (--purge-log-retention)' : undefined
+        : !canReplay(state, watermark) ? 'the purges missed are older than the purge log keeps (--purge-log-retention)' : undefined
     if (watermark === undefined || missed !== undefined) {
       if (missed !== undefined) log.warn({ dropped: opts.dropAll(), watermark, reason: missed }, 'purge subscription is back but the purge log cannot tell what was missed: dropped the whole cache')
       watermark = tip

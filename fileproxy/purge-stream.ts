@@ -53,11 +53,13 @@ export async function appendPurge (client: RedisClient, channel: string, message
 export interface LogState {
   /** The newest entry ever added (`0-0`: none). */
   lastEntry: string
-  /** The newest entry trimmed or deleted (`0-0`: none); a reader behind it missed entries. */
-  maxDeleted: string
+  /** The oldest entry still held; undefined when the log is empty. */
+  firstEntry: string | undefined
+  /** Entries were removed (entries-added > length): by the trimming, or XDEL. */
+  trimmed: boolean
 }
 
-/** XINFO STREAM (Redis ≥ 7.0 for max-deleted-entry-id); undefined when the log does not exist. */
+/** XINFO STREAM; undefined when the log does not exist. */
 export async function logState (client: RedisClient, channel: string): Promise<LogState | undefined> {
   let info: unknown[]
   try {
@@ -66,11 +68,30 @@ export async function logState (client: RedisClient, channel: string): Promise<L
     if (err instanceof Error && /no such key/i.test(err.message)) return undefined
     throw err
   }
-  const field = (name: string): string | undefined => {
+  const field = (name: string): unknown => {
     const i = info.indexOf(name)
-    return i === -1 ? undefined : String(info[i + 1])
+    return i === -1 ? undefined : info[i + 1]
   }
-  return { lastEntry: field('last-generated-id') ?? '0-0', maxDeleted: field('max-deleted-entry-id') ?? '0-0' }
+  const first = field('first-entry') as [string, string[]] | null | undefined
+  return {
+    lastEntry: String(field('last-generated-id') ?? '0-0'),
+    firstEntry: first == null ? undefined : first[0],
+    trimmed: Number(field('entries-added') ?? 0) > Number(field('length') ?? 0)
+  }
+}
+
+/**
+ * Whether a reader that applied every entry up to `watermark` can catch up from the log. Trimming
+ * (by age or length) removes the oldest entries and, unlike XDEL, leaves no mark of what it took
+ * (max-deleted-entry-id stays 0-0): so it can when nothing was added after the watermark, when
+ * the log still holds an entry at or before the watermark (then nothing after it was trimmed), or
+ * when the reader started from an empty log (`0-0`) that never lost an entry. A log trimmed exactly
+ * up to the watermark counts as a gap: the rare cost is one cold cache.
+ */
+export function canReplay (state: LogState, watermark: string): boolean {
+  if (compareEntryIds(state.lastEntry, watermark) <= 0) return true
+  if (watermark === '0-0' && !state.trimmed) return true
+  return state.firstEntry !== undefined && compareEntryIds(state.firstEntry, watermark) <= 0
 }
 
 /** Up to `count` entries after `after` (exclusive), oldest first: `[entry id, message]`. */
