@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import type { Logger } from '../shared/logger.js'
 import type { RedisClient } from '../shared/redis-client.js'
 import { mergePurges } from './purge-match.js'
@@ -99,13 +100,17 @@ export function createPurgeJournal (opts: PurgeJournalOptions): PurgeJournal {
 
   /** Reads the log after the watermark; true when done (false: this catch-up was superseded). */
   async function catchUp (gen: number): Promise<boolean> {
+    // Right after a Sentinel failover this connection may still be on the demoted master, whose
+    // copy is being replaced (the log looks gone, or behind): the log is read from a master only.
+    if (!(client instanceof Cluster) && (await client.call('ROLE') as [string])[0] !== 'master') throw new Error('connected to a replica; waiting for the master')
     const state = await logState(client, channel)
     if (gen !== generation) return false
     const tip = state?.lastEntry ?? '0-0'
     const missed = watermark === undefined
       ? (opts.cachedEntries() > 0 ? 'the node served files before it could read the purge log' : undefined)
       : state === undefined
-        ? 'the purge log is gone from Redis'
+        // No log and no entry ever applied: nothing was ever published, or nothing this node knew of.
+        ? (watermark === '0-0' ? undefined : 'the purge log is gone from Redis')
         : !canReplay(state, watermark) ? 'the purges missed are older than the purge log keeps (--purge-log-retention)' : undefined
     if (watermark === undefined || missed !== undefined) {
       if (missed !== undefined) log.warn({ dropped: opts.dropAll(), watermark, reason: missed }, 'purge subscription is back but the purge log cannot tell what was missed: dropped the whole cache')
@@ -147,6 +152,7 @@ export function createPurgeJournal (opts: PurgeJournalOptions): PurgeJournal {
     }, (err: unknown) => {
       if (gen !== generation || closed) return
       if (attempt === 0) log.warn({ err }, 'cannot read the purge log yet; retrying')
+      else log.debug({ err, attempt }, 'purge log catch-up failed again')
       retry = setTimeout(() => start(attempt + 1), Math.min(100 * (attempt + 1), maxBackoffMs)).unref()
     })
   }

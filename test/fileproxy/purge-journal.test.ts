@@ -202,3 +202,17 @@ t.test('journal: the log is trimmed to --purge-log-retention by the node\'s cloc
   await waitFor('the trim', async () => await admin.xlen(logKey(x.channel)) < 300 ? true : undefined, 5000)
   t.pass('entries older than an hour ago (by that clock) are trimmed')
 })
+
+t.test('journal: a connection still on a replica (a demoted master after a failover) does not read the log until it is a master', async (t) => {
+  const replica = await startRedis()
+  t.teardown(async () => await stopRedis(replica))
+  const ctl = replica.client()
+  await ctl.replicaof('127.0.0.1', String(redis.port))
+  const x = await journal(t, { via: replica.port })
+  x.j.subscribed()
+  await waitFor('the refusal', () => x.lines.find((l) => /replica/.test(String((l.err as { message?: string } | undefined)?.message))))
+  t.equal(x.j.caughtUp, false)
+  await ctl.replicaof('NO', 'ONE')
+  await x.caughtUp()
+  t.pass('read once it is a master')
+})
