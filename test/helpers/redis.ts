@@ -100,7 +100,7 @@ export async function startCluster (masters = 3, replicas = 0): Promise<RedisClu
     const bus = await freePort()
     ports.push(port)
     children.push(await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']))
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0']))
   }
   process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
@@ -147,8 +147,10 @@ export async function startSentinel (): Promise<RedisSentinel> {
   const [mPort, rPort, sPort] = [await freePort(), await freePort(), await freePort()]
   const children: ChildProcess[] = []
   process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  children.push(await spawnRedis(mPort, dir, []))
-  children.push(await spawnRedis(rPort, dir, ['--replicaof', '127.0.0.1', String(mPort)]))
+  // Redis 7 waits 5 s before a diskless initial sync: without this, a failover in the first seconds
+  // promoted a replica that held nothing yet.
+  children.push(await spawnRedis(mPort, dir, ['--repl-diskless-sync-delay', '0']))
+  children.push(await spawnRedis(rPort, dir, ['--replicaof', '127.0.0.1', String(mPort), '--repl-diskless-sync-delay', '0']))
   const conf = join(dir, 'sentinel.conf')
   const { writeFileSync } = await import('node:fs')
   writeFileSync(conf, [`port ${sPort}`, 'bind 127.0.0.1', `dir ${dir}`,
@@ -168,6 +170,11 @@ export async function startSentinel (): Promise<RedisSentinel> {
   await waitFor('the Sentinel to see master and replica', async () => {
     const replicas = await ask(async (c) => await c.call('SENTINEL', 'replicas', masterName)) as unknown[]
     return replicas.length === 1 && await masterPort() === mPort ? true : undefined
+  }, 20_000)
+  await waitFor('the replica to be in sync', async () => {
+    const c = new Redis({ port: rPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    c.on('error', () => {})
+    try { await c.connect(); return /master_link_status:up/.test(await c.info('replication')) ? true : undefined } finally { c.disconnect() }
   }, 20_000)
   return {
     url: `redis-sentinel://127.0.0.1:${sPort}/${masterName}`,
