@@ -38,8 +38,8 @@ export interface PurgeJournalOptions {
   /** This node in the fleet registry; acknowledgements are written under it. */
   nodeId: string | undefined
   retentionMs: number
-  /** Applies purges read from the log; returns the entries dropped. */
-  apply: (spec: PurgeSpec) => number
+  /** Applies purges read from the log (`messages` of them, merged); returns the entries dropped. */
+  apply: (spec: PurgeSpec, messages: number) => number
   /** Drops the whole cache; returns the entries dropped. */
   dropAll: () => number
   /** Files cached now. */
@@ -129,7 +129,7 @@ export function createPurgeJournal (opts: PurgeJournalOptions): PurgeJournal {
       }
       if (specs.length > 0) {
         const merged = mergePurges(specs)
-        dropped += opts.apply(merged)
+        dropped += opts.apply(merged, specs.length)
         if (merged.id !== undefined) lastPurgeId = merged.id
       }
       replayed += page.length

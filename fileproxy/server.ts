@@ -90,7 +90,11 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
           channel: config.purgeChannel,
           nodeId: fleet?.id,
           retentionMs: config.purgeLogRetention,
-          apply: (spec) => { const dropped = files.purge(spec); purgeReport.applied('replay', spec, 1, dropped); return dropped },
+          apply (spec, messages) {
+            const dropped = files.purge(spec)
+            purgeReport.applied('replay', spec, messages, dropped)
+            return dropped
+          },
           dropAll () {
             metrics.reconnectDrops.inc()
             return files.purge({ paths: [], prefixes: [], all: true })

@@ -78,6 +78,7 @@ t.test('a node cut off from Redis while 50 purges are published keeps its other 
   for (let i = 0; i < 50; i++) t.equal(await get(b, `/purged/${i}.txt`), `purged v2 ${i}`, `purge ${i} applied`)
   t.match(b.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('purge subscription was lost')), { replayed: 50, dropped: 50 })
   t.notOk(b.lines.find((l) => typeof l.msg === 'string' && l.msg.includes('dropped the whole cache')), 'no whole-cache drop')
+  t.match(await (await request(b.adminUrl + '/metrics')).body.text(), /^podside_fileproxy_purges_received_total\{source="replay"\} 50$/m, 'counted as 50 replayed')
   for (let i = 0; i < 50; i++) t.equal(await get(a, `/purged/${i}.txt`), `purged v2 ${i}`, 'node a applied them live')
 })
 
