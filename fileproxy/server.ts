@@ -84,7 +84,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   return {
     async listen () {
       if (config.redis !== undefined) {
-        journalClient = createRedisClient(config.redis, { role: 'command', timeoutMs: Math.max(config.redisTimeout, 5000), log })
+        journalClient = createRedisClient(config.redis, { role: 'command', timeoutMs: Math.max(config.redisTimeout, fileproxyLimits.purgeLogTimeoutMs), log })
         journal = createPurgeJournal({
           client: journalClient,
           channel: config.purgeChannel,

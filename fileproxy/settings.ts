@@ -32,6 +32,7 @@ export const fileproxyLimits = {
   entryOverheadBytes: 512, // bookkeeping counted per cached entry on top of its body
   maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
   purgeLogMaxEntries: 100_000, // safety bound of the purge log's length; the retention trims it by age
+  purgeLogTimeoutMs: 5000, // 5 s: longest a purge log read or acknowledgement may take (off the request path)
   purgeBatchMs: 5, // longest a batch of purge messages holds the event loop before readers get a turn
   purgeReportIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
