@@ -9,7 +9,10 @@ import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
 import { createGateway } from './gateway/server.js'
 import { checkFileproxyConfig, fileproxySettings } from './fileproxy/settings.js'
 import { createFileproxy } from './fileproxy/server.js'
-import { publishPurge, purgeSettings } from './fileproxy/purge-command.js'
+import { expandWait, publishPurge, purgeSettings } from './fileproxy/purge-command.js'
+import { ackLines, nodeName, waitForAcks } from './fileproxy/purge-wait.js'
+import { PurgeTooLarge } from './fileproxy/errors.js'
+import { formatDuration } from './shared/units.js'
 import { checkStatusSettings, printStatus, statusSettings } from './shared/fleet/status-command.js'
 import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
 import { httpUrl } from './shared/setting-kinds.js'
@@ -27,7 +30,7 @@ const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise
     run: runFileproxy
   },
   purge: {
-    about: 'Publishes one purge to every file proxy: `podside purge PATH…`, `--prefix P…` or `--all`.',
+    about: 'Publishes one purge to every file proxy: `podside purge PATH…`, `--prefix P…` or `--all`; `--wait [TIMEOUT]` awaits their acknowledgements.',
     run: runPurge
   },
   url: {
@@ -129,9 +132,10 @@ async function runFileproxy (argv: string[]): Promise<number> {
 
 async function runPurge (argv: string[]): Promise<number> {
   const args = ' PATH… | --prefix P… | --all'
-  const { values: c, positionals } = settingsOrExit('purge', purgeSettings, argv, (v) => [
+  const { values: c, positionals } = settingsOrExit('purge', purgeSettings, expandWait(argv), (v) => [
     ...v.redis === undefined ? ['--redis (PODSIDE_REDIS, REDIS_URL) is required: where the file proxies subscribe'] : [],
-    ...v.all && v.prefix ? ['--all and --prefix exclude each other'] : []
+    ...v.all && v.prefix ? ['--all and --prefix exclude each other'] : [],
+    ...v.wait !== undefined && v.wait <= 0 ? [`--wait (PODSIDE_WAIT): expected a TIMEOUT above 0, got ${v.wait} ms`] : []
   ], args)
   if (c.all !== (positionals.length === 0)) {
     process.stderr.write(`podside purge: ${c.all ? '--all takes no paths' : 'name at least one path, or --all'}\nUsage: podside purge [settings]${args}\n`)
@@ -146,13 +150,24 @@ async function runPurge (argv: string[]): Promise<number> {
     }
   }
   const log = createLogger({ name: 'purge', level: 'error' })
+  let late: string[] = []
   try {
-    const { id, receivers } = await publishPurge(c.redis!, c.purgeChannel, { paths, prefixes, all: c.all }, log)
-    process.stdout.write(`purge ${id} received by ${receivers} file prox${receivers === 1 ? 'y' : 'ies'}\n`)
+    const { id, receivers } = await publishPurge(c.redis!, c.purgeChannel, { paths, prefixes, all: c.all }, log, async (client, published) => {
+      process.stdout.write(`purge ${published.id} received by ${published.receivers} file prox${published.receivers === 1 ? 'y' : 'ies'}` +
+        `${published.entries.length > 1 ? ` (in ${published.entries.length} messages)` : ''}\n`)
+      if (c.wait === undefined) return
+      const acks = await waitForAcks(client, c.purgeChannel, published.entries[published.entries.length - 1], { timeoutMs: c.wait })
+      process.stdout.write(ackLines(acks))
+      late = acks.length === 0 ? ['none is live in the fleet registry'] : acks.filter((a) => a.ms === undefined).map((a) => nodeName(a.node))
+    })
+    if (late.length > 0) {
+      process.stderr.write(`podside purge: ${id}: ${late.length} file prox${late.length === 1 ? 'y' : 'ies'} did not acknowledge within ${formatDuration(c.wait!)}: ${late.join(', ')}\n`)
+      return 1
+    }
     return receivers === 0 ? 1 : 0
   } catch (err) {
     process.stderr.write(`podside purge: ${(err as Error).message}\n`)
-    return 1
+    return hasCode(err, PurgeTooLarge.code) ? 2 : 1
   } finally {
     log.flush()
   }

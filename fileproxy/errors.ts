@@ -12,3 +12,5 @@ export const ReadFailed = defineError('FP_ERR_READ', 'Internal Server Error', 50
 export const TornRead = defineError('FP_ERR_TORN_READ', 'Internal Server Error', 500)
 /** The volume fails and the cached copy is older than --stale-if-error allows: try again later. */
 export const VolumeUnavailable = defineError('FP_ERR_VOLUME_UNAVAILABLE', 'Service Unavailable', 503)
+/** `podside purge`: one path longer than a purge message can hold (exit 2). */
+export const PurgeTooLarge = defineError('FP_ERR_PURGE_TOO_LARGE', 'Content Too Large', 413)

@@ -19,7 +19,7 @@ export function createFileproxyMetrics (cache: () => { bytes: number, entries: n
     purgeErrors: counter('purge_messages_ignored_total', 'Malformed or oversized purge messages ignored'),
     staleServed: counter('stale_served_total', 'Answers from memory while the volume failed (--stale-if-error)'),
     tornReads: counter('torn_reads_total', 'Streamed answers cut short because the file changed while it was sent'),
-    reconnectDrops: counter('cache_drops_on_reconnect_total', 'Whole-cache drops because the purge subscription was lost'),
+    reconnectDrops: counter('cache_drops_on_reconnect_total', 'Whole-cache drops because the purge log could not tell what was missed while the subscription was lost'),
     bytes: new Gauge({ name: 'podside_fileproxy_cache_bytes', help: 'Bytes held by the cache (bodies and bookkeeping)', registers: [registry], collect () { this.set(cache().bytes) } }),
     entries: new Gauge({ name: 'podside_fileproxy_cache_entries', help: 'Files held by the cache', registers: [registry], collect () { this.set(cache().entries) } })
   }

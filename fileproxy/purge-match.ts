@@ -1,4 +1,5 @@
 import type { PurgeSpec } from './purge-message.js'
+import { compareEntryIds } from './purge-stream.js'
 
 /**
  * What a purge names, made quick to test: paths in a Set, and prefixes sorted with the covered ones
@@ -37,14 +38,22 @@ export function purgeMatch (spec: PurgeSpec): PurgeMatch {
   }
 }
 
-/** One purge that drops what every one of `specs` drops (a batch is applied as one walk). */
+/**
+ * One purge that drops what every one of `specs` drops (a batch is applied as one walk). Its `log`
+ * is the newest log entry of the batch and its `id` that entry's purge (the batch's only id when
+ * it holds one purge): what the file proxy acknowledges once the batch is applied.
+ */
 export function mergePurges (specs: PurgeSpec[]): PurgeSpec {
-  const merged: PurgeSpec = { paths: [], prefixes: [], all: false }
+  let merged: PurgeSpec = { paths: [], prefixes: [], all: false }
+  let newest: PurgeSpec | undefined
   for (const s of specs) {
-    if (s.all) return { paths: [], prefixes: [], all: true }
+    if (s.log !== undefined && (newest?.log === undefined || compareEntryIds(s.log, newest.log) > 0)) newest = s
+    if (merged.all) continue
+    if (s.all) { merged = { paths: [], prefixes: [], all: true }; continue }
     for (const p of s.paths) merged.paths.push(p)
     for (const p of s.prefixes) merged.prefixes.push(p)
   }
   if (specs.length === 1) merged.id = specs[0].id
+  if (newest !== undefined) { merged.log = newest.log; merged.id = newest.id }
   return merged
 }

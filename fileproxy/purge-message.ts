@@ -1,8 +1,11 @@
+import { ENTRY_ID } from './purge-stream.js'
 import { keyFromFilePath, normalisePrefix } from './request-path.js'
 
 /** What one purge drops. Paths and prefixes are normalised exactly like request paths. */
 export interface PurgeSpec {
   id?: string
+  /** The purge log entry it came from (`<ms>-<seq>`, see purge-stream.ts); absent for a plain PUBLISH. */
+  log?: string
   paths: string[]
   prefixes: string[]
   all: boolean
@@ -11,7 +14,7 @@ export interface PurgeSpec {
 /**
  * A purge message from the channel or `POST /v1/purge`: a plain path (`/avatars/42.png`, what
  * `redis-cli PUBLISH podside:purge /avatars/42.png` sends) or JSON
- * `{"id":"…","paths":[…],"prefixes":[…],"all":true}`. Returns a string saying what is wrong
+ * `{"id":"…","paths":[…],"prefixes":[…],"all":true}` (from the channel also `"log"`: its entry in the purge log). Returns a string saying what is wrong
  * when the message is not one; the caller logs it and carries on.
  */
 export function parsePurgeMessage (text: string, maxBytes: number): PurgeSpec | string {
@@ -30,8 +33,10 @@ export function parsePurgeMessage (text: string, maxBytes: number): PurgeSpec | 
     }
     if (m.all !== undefined && typeof m.all !== 'boolean') return '"all" must be true or false'
     if (m.id !== undefined && typeof m.id !== 'string') return '"id" must be a string'
+    if (m.log !== undefined && (typeof m.log !== 'string' || !ENTRY_ID.test(m.log))) return '"log" must be a stream entry id'
     const spec: PurgeSpec = {
       id: m.id as string | undefined,
+      ...m.log === undefined ? {} : { log: m.log as string },
       paths: strings(m.paths, 'paths').map(keyFromFilePath),
       prefixes: strings(m.prefixes, 'prefixes').map(normalisePrefix),
       all: m.all === true

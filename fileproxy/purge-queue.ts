@@ -1,7 +1,7 @@
 import type { Logger } from '../shared/logger.js'
 import { mergePurges } from './purge-match.js'
 import { parsePurgeMessage, type PurgeSpec } from './purge-message.js'
-import type { PurgeLog } from './purge-log.js'
+import type { PurgeReport } from './purge-report.js'
 
 /**
  * Purge messages from the channel, handled in batches between turns of the event loop. One socket
@@ -24,7 +24,7 @@ export interface PurgeQueueOptions {
   budgetMs: number
   /** Applies a batch of purges as one; returns the entries it dropped. */
   apply: (spec: PurgeSpec) => number
-  report: PurgeLog
+  report: PurgeReport
   log: Logger
   source: string
 }

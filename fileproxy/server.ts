@@ -12,9 +12,12 @@ import { fileRoutes } from './admin-routes.js'
 import { createFileStore, type FileStore } from './file-store.js'
 import { createHandler } from './handle.js'
 import { createFileproxyMetrics } from './metrics.js'
-import { createPurgeLog } from './purge-log.js'
+import { createPurgeReport } from './purge-report.js'
 import type { PurgeSpec } from './purge-message.js'
+import { createPurgeJournal, type PurgeJournal } from './purge-journal.js'
 import { createPurgeQueue } from './purge-queue.js'
+import { logKey } from './purge-stream.js'
+import { closeRedis, createRedisClient, type RedisClient } from '../shared/redis-client.js'
 import { fileproxyLimits, type FileproxyConfig } from './settings.js'
 import { createWatcher } from './watcher.js'
 
@@ -40,19 +43,25 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   })
   const handle = createHandler({ files, log, metrics, hashParam: config.hashParam, retryAfterSeconds: Math.max(1, Math.ceil(config.revalidate / 1000)) })
   let subscriber: ChannelSubscriber | undefined
+  let journalClient: RedisClient | undefined
   let watcher: ReturnType<typeof createWatcher> | undefined
 
-  const purgeLog = createPurgeLog({ log, metrics, intervalMs: fileproxyLimits.purgeLogIntervalMs })
+  const purgeReport = createPurgeReport({ log, metrics, intervalMs: fileproxyLimits.purgeReportIntervalMs })
   function purge (spec: PurgeSpec, source: string): number {
     const dropped = files.purge(spec)
-    purgeLog.applied(source, spec, 1, dropped)
+    purgeReport.applied(source, spec, 1, dropped)
     return dropped
   }
+  let journal: PurgeJournal | undefined
   const purgeQueue = createPurgeQueue({
     maxBytes: fileproxyLimits.maxPurgeMessageBytes,
     budgetMs: fileproxyLimits.purgeBatchMs,
-    apply: (spec) => files.purge(spec),
-    report: purgeLog,
+    apply (spec) {
+      const dropped = files.purge(spec)
+      journal?.applied(spec)
+      return dropped
+    },
+    report: purgeReport,
     log,
     source: 'redis'
   })
@@ -62,7 +71,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   const publicDrain = drainable(server)
   const fleet = joinFleet('fileproxy', config.redis, {
     log, timeoutMs: config.redisTimeout,
-    figures: { registry: metrics.registry, requests: 'podside_fileproxy_requests_total', hits: 'podside_fileproxy_cache_hits_total', misses: 'podside_fileproxy_cache_misses_total', cacheBytes: () => files.bytes }
+    figures: { registry: metrics.registry, requests: 'podside_fileproxy_requests_total', hits: 'podside_fileproxy_cache_hits_total', misses: 'podside_fileproxy_cache_misses_total', cacheBytes: () => files.bytes, lastPurgeId: () => journal?.lastPurgeId }
   })
   const admin = createAdminServer({
     log,
@@ -72,6 +81,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
     ready: async () => {
       await access(config.root, constants.R_OK)
       if (subscriber !== undefined && !subscriber.ready) throw new Error('not subscribed to the purge channel')
+      if (journal !== undefined && !journal.caughtUp) throw new Error('reading the purges missed from the purge log')
     },
     routes: withNodesRoute(fleet, fileRoutes(files, { hashParam: config.hashParam, maxPurgeBytes: fileproxyLimits.maxPurgeMessageBytes, purge }))
   })
@@ -80,6 +90,26 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
   return {
     async listen () {
       if (config.redis !== undefined) {
+        journalClient = createRedisClient(config.redis, { role: 'command', timeoutMs: Math.max(config.redisTimeout, fileproxyLimits.purgeLogTimeoutMs), log })
+        journal = createPurgeJournal({
+          client: journalClient,
+          channel: config.purgeChannel,
+          nodeId: fleet?.id,
+          retentionMs: config.purgeLogRetention,
+          apply (spec, messages) {
+            const dropped = files.purge(spec)
+            purgeReport.applied('replay', spec, messages, dropped)
+            return dropped
+          },
+          dropAll () {
+            metrics.reconnectDrops.inc()
+            return files.purge({ paths: [], prefixes: [], all: true })
+          },
+          cachedEntries: () => files.entries,
+          log,
+          maxMessageBytes: fileproxyLimits.maxPurgeMessageBytes,
+          clock: deps.clock
+        })
         subscriber = createChannelSubscriber(config.redis, {
           channel: config.purgeChannel,
           timeoutMs: config.redisTimeout,
@@ -87,12 +117,10 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
           onMessage: purgeQueue.push,
           // A purge storm arrives faster than one turn should handle; the gateway's reads stay as they were.
           paced: true,
-          onSubscribed (again) {
-            if (!again) return
-            metrics.reconnectDrops.inc()
-            const dropped = files.purge({ paths: [], prefixes: [], all: true })
-            log.warn({ dropped }, 'purge subscription was lost and is back: dropped the whole cache (purges may have been missed)')
-          }
+          // Under Cluster, subscribe where the log lives: losing that master needs a catch-up anyway.
+          preferKey: logKey(config.purgeChannel),
+          onSubscribed: () => journal?.subscribed(),
+          onLost: () => journal?.lost()
         })
       } else {
         log.warn('no --redis: purges come only through the admin API (POST /v1/purge) and --watch')
@@ -104,7 +132,7 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
       const url = await listen(server, config.listen, '--listen')
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       fleet?.start({ url, adminUrl })
-      log.info({ url, adminUrl, root, cacheSize: config.cacheSize, redis: config.redis?.href, watch: config.watch }, 'fileproxy listening')
+      log.info({ url, adminUrl, node: fleet?.id, root, cacheSize: config.cacheSize, redis: config.redis?.href, watch: config.watch }, 'fileproxy listening')
       return { url, adminUrl }
     },
     async close () {
@@ -114,8 +142,10 @@ export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Dae
       await adminDrain.close(0)
       await watcher?.close()
       await subscriber?.close()
+      await journal?.close()
+      if (journalClient !== undefined) await closeRedis(journalClient)
       purgeQueue.close()
-      purgeLog.close()
+      purgeReport.close()
       log.info('fileproxy stopped')
     }
   }

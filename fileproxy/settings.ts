@@ -13,6 +13,7 @@ export const fileproxySettings = {
   adminToken: commonSettings.adminToken,
   redis: redisSetting('purge channel; without it purges come only through the admin API and the watcher'),
   purgeChannel: purgeChannelSetting,
+  purgeLogRetention: duration('how long the purge log (<channel>:log) keeps purges for nodes that lost their subscription to replay', { default: 3_600_000 }), // 1 h
   cacheSize: size('bytes of file bodies (and their bookkeeping) held in memory, a hard bound', { default: 256 * MiB }), // 256 MiB
   maxObjectSize: size('larger files are streamed from disk, never cached', { default: 8 * MiB }), // 8 MiB
   revalidate: duration('how often a cached entry is re-checked with stat (0 = only purges and the watcher)', { default: 60_000 }), // 60 s
@@ -32,12 +33,14 @@ export type FileproxyConfig = Values<typeof fileproxySettings>
 export const fileproxyLimits = {
   entryOverheadBytes: 512, // bookkeeping counted per cached entry on top of its body
   maxPurgeMessageBytes: 64 * 1024, // 64 KiB: larger purge messages are ignored
+  purgeLogMaxEntries: 100_000, // safety bound of the purge log's length; the retention trims it by age
+  purgeLogTimeoutMs: 5000, // 5 s: longest a purge log read or acknowledgement may take (off the request path)
   purgeBatchMs: 5, // longest a batch of purge messages holds the event loop before readers get a turn
-  purgeLogIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
   compressMinBytes: 256, // smaller bodies are sent as they are: a variant would save less than its headers cost
   brotliQuality: 5, // 0-11: 5 is within ~12% of 11's size at ~1% of its time (docs/decisions.md)
   gzipLevel: 6, // zlib's default: level 9 saves ~10% more for ~4× the time
   compressConcurrency: 1, // files compressed at once: zlib shares libuv's 4 threads with every file read
+  purgeReportIntervalMs: 10_000, // 10 s: purges and ignored messages beyond the first are logged as counts this often
   hashMemoEntries: 10_000, // large-file hashes remembered (per path, inode, size, mtime)
   watchPollIntervalMs: 1000 // 1 s between polls with --watch-poll
 }
@@ -58,6 +61,7 @@ export function checkFileproxyConfig (c: FileproxyConfig): string[] {
     // A failure is seen at a re-check, --revalidate after the last good one: a shorter window is already over.
     problems.push(`--stale-if-error (PODSIDE_STALE_IF_ERROR): expected 0 or at least --revalidate (${formatDuration(c.revalidate)}), got ${formatDuration(c.staleIfError)}`)
   }
+  if (c.purgeLogRetention < 1000) problems.push(`--purge-log-retention (PODSIDE_PURGE_LOG_RETENTION): expected at least 1s, got ${c.purgeLogRetention} ms`)
   if (c.watchPoll && !c.watch) problems.push('--watch-poll (PODSIDE_WATCH_POLL): needs --watch')
   problems.push(...checkListeners(c))
   return problems

@@ -1,8 +1,9 @@
 import type { Readable } from 'node:stream'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Logger } from './logger.js'
-import { closeRedis, createRedisClient, type RedisClient } from './redis-client.js'
-import type { RedisTarget } from './redis-url.js'
+import { clusterNodes } from './cluster-nodes.js'
+import { closeRedis, createRedisClient } from './redis-client.js'
+import type { HostPort, RedisTarget } from './redis-url.js'
 
 export interface ChannelSubscriber {
   /** Subscribed now: messages published from here on arrive. */
@@ -26,42 +27,92 @@ export interface ChannelSubscriberOptions {
   onLost?: () => void
   /** Read one chunk of messages per event-loop turn (see paceReads); off by default. */
   paced?: boolean
+  /** Cluster: subscribe on the master serving this key (default: the channel's own slot). */
+  preferKey?: string
 }
 
 /**
  * Listens on one pub/sub channel over a connection of its own (a subscribed connection cannot run
  * other commands). Classic SUBSCRIBE: a Redis Cluster broadcasts PUBLISH to every node. Pub/sub
- * keeps nothing for an absent listener, so callers learn when the subscription is lost and back,
- * and drop what the missed messages would have changed (the fileproxy's cache, the gateway's
- * session cache).
+ * keeps nothing for an absent listener, so callers learn of every (re)subscription, however it
+ * came about, and catch up (the fileproxy replays its purge log, the gateway drops its session
+ * cache). ioredis' own resubscription is off: every SUBSCRIBE is ours, made on each `ready`.
  */
 export function createChannelSubscriber (target: RedisTarget, opts: ChannelSubscriberOptions): ChannelSubscriber {
-  const client: RedisClient = createRedisClient(target, { role: 'subscriber', timeoutMs: opts.timeoutMs, log: opts.log })
   let subscribed = false
   let everSubscribed = false
   let closing = false
-  const subscribe = (): void => {
-    client.subscribe(opts.channel).then(() => {
-      subscribed = true
-      opts.onSubscribed?.(everSubscribed)
-      everSubscribed = true
-      opts.log.info({ channel: opts.channel }, 'subscribed')
-    }, (err: unknown) => opts.log.warn({ err, channel: opts.channel }, 'subscribe failed; retrying on reconnect'))
+  let client: Redis | undefined
+  let cluster: { known: HostPort[], failures: number, timer?: NodeJS.Timeout } | undefined
+
+  /** Wires one connection: SUBSCRIBE on each `ready`, the loss on `close`, the messages. */
+  function attach (c: Redis): void {
+    client = c
+    c.on('ready', () => {
+      c.subscribe(opts.channel).then(() => {
+        if (c !== client || closing) return
+        subscribed = true
+        if (cluster !== undefined) cluster.failures = 0
+        opts.onSubscribed?.(everSubscribed)
+        everSubscribed = true
+        opts.log.info({ channel: opts.channel }, 'subscribed')
+      }, (err: unknown) => opts.log.warn({ err, channel: opts.channel }, 'subscribe failed; retrying on reconnect'))
+    })
+    if (opts.paced === true) c.on('connect', () => paceReads(c.stream))
+    c.on('close', () => {
+      if (c !== client) return
+      if (subscribed && !closing) opts.onLost?.()
+      subscribed = false
+      if (cluster !== undefined && !closing) moveOn(c)
+    })
+    c.on('message', (channel: string, message: string) => { if (channel === opts.channel && c === client) opts.onMessage(message) })
   }
-  // ioredis would resubscribe by itself; we do it ourselves to know when it happened.
-  client.on('ready', subscribe)
-  if (opts.paced === true && client instanceof Redis) client.on('connect', () => paceReads(client.stream))
-  client.on('close', () => {
-    if (subscribed && !closing) opts.onLost?.()
-    subscribed = false
-  })
-  client.on('message', (channel: string, message: string) => { if (channel === opts.channel) opts.onMessage(message) })
+
+  /**
+   * Cluster: ioredis' Cluster client keeps its subscriber connection to itself and re-subscribes
+   * it on another node without a word (issue 18: a killed master, and no fileproxy noticed).
+   * So the subscriber here is a plain connection to one node, chosen by us: the master serving
+   * `opts.preferKey` (the purge log: a failure there needs a catch-up anyway), or, after a failed
+   * try, the next node the Cluster lists. When it closes, another is chosen.
+   */
+  function moveOn (old: Redis): void {
+    const c = cluster!
+    client = undefined
+    old.disconnect()
+    c.failures++
+    clearTimeout(c.timer)
+    c.timer = setTimeout(() => { void pickClusterNode() }, Math.min(100 * c.failures, 2000))
+    c.timer.unref()
+  }
+  async function pickClusterNode (): Promise<void> {
+    if (closing || target.mode !== 'cluster') return
+    const c = cluster!
+    let candidates = c.known
+    try {
+      const found = await clusterNodes(target, [...c.known, ...target.nodes], opts.preferKey ?? opts.channel, opts.timeoutMs)
+      if (found.all.length > 0) c.known = found.all
+      const m = found.master
+      candidates = m === undefined ? c.known : [m, ...c.known.filter((n) => n.host !== m.host || n.port !== m.port)]
+    } catch { /* ask again after this try */ }
+    if (closing) return
+    const node = candidates[c.failures % candidates.length]
+    const standalone: RedisTarget = { mode: 'standalone', host: node.host, port: node.port, db: 0, tls: target.tls, username: target.username, password: target.password, href: target.href }
+    attach(createRedisClient(standalone, { role: 'subscriber', timeoutMs: opts.timeoutMs, log: opts.log }) as Redis)
+  }
+
+  if (target.mode === 'cluster') {
+    cluster = { known: [...target.nodes], failures: 0 }
+    void pickClusterNode()
+  } else {
+    attach(createRedisClient(target, { role: 'subscriber', timeoutMs: opts.timeoutMs, log: opts.log }) as Redis)
+  }
   return {
     get ready () { return subscribed },
-    async sync () { await client.ping() },
+    async sync () { if (client !== undefined) await client.ping() },
     async close () {
       closing = true
-      await closeRedis(client)
+      clearTimeout(cluster?.timer)
+      if (client !== undefined) await closeRedis(client)
     }
   }
 }
@@ -71,7 +122,7 @@ export function createChannelSubscriber (target: RedisTarget, opts: ChannelSubsc
  * of 64 KiB per wake-up, and ioredis parses each and emits its messages at once: a burst of small
  * messages (20,000 purges) then held the loop for 140 ms however little each listener did. Pausing
  * after a chunk stops the reads (Node stops once its buffer is full) until the next turn, after
- * other sockets had theirs. (A Cluster's subscriber connection is internal to ioredis: not paced.)
+ * other sockets had theirs.
  */
 const paced = new WeakSet<Readable>()
 function paceReads (stream: Readable): void {

@@ -5,7 +5,7 @@ import { parseDuration } from '../units.js'
 import { fleetDefaults } from './fleet-keys.js'
 import { liveFigures, type FigureSources } from './live-figures.js'
 import type { FleetView } from './read-fleet.js'
-import { createFleetRegistry, type FleetRegistry } from './registry.js'
+import { createFleetRegistry, newNodeId, type FleetRegistry } from './registry.js'
 
 /**
  * Undocumented, for tests only: a shorter heartbeat (e.g. `200ms`), the gone-after time scaled
@@ -14,6 +14,8 @@ import { createFleetRegistry, type FleetRegistry } from './registry.js'
 const TEST_HEARTBEAT_ENV = 'PODSIDE_FLEET_HEARTBEAT'
 
 export interface DaemonFleet {
+  /** This node's id in the registry (known before it joins). */
+  readonly id: string
   /** Connects and starts heartbeating (after the daemon listens). */
   start (addresses: { url: string, adminUrl: string }): void
   /** The fleet as this node reads it (`GET /v1/nodes`). */
@@ -36,11 +38,13 @@ export function joinFleet (role: string, target: RedisTarget | undefined,
     ? {}
     : { intervalMs: heartbeat, goneAfterMs: heartbeat * (fleetDefaults.goneAfterMs / fleetDefaults.heartbeatMs) }
   let joined: { client: RedisClient, registry: FleetRegistry } | undefined
+  const id = newNodeId()
   return {
+    id,
     start (addresses) {
       if (joined !== undefined) return
       const client = createRedisClient(target, { role: 'command', timeoutMs: opts.timeoutMs, log: opts.log })
-      joined = { client, registry: createFleetRegistry({ client, role, log: opts.log, figures: liveFigures(opts.figures), ...timing }) }
+      joined = { client, registry: createFleetRegistry({ client, role, id, log: opts.log, figures: liveFigures(opts.figures), ...timing }) }
       joined.registry.start(addresses)
     },
     async read () {

@@ -10,7 +10,7 @@ export interface LiveFigures {
   cacheHitRatio: number | null
   /** Gateway: sessions held by the session cache. */
   sessionsCached: number | null
-  /** Fileproxy: id of the last purge applied (not reported yet). */
+  /** Fileproxy: id of the last purge applied from the purge log (`podside purge` prints it). */
   lastPurgeId: string | null
   /** Tasks running on this node (not reported yet). */
   tasksRunning: number | null

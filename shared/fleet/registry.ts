@@ -11,6 +11,8 @@ export interface FleetRegistryOptions {
   client: RedisClient
   /** `gateway`, `fileproxy`… */
   role: string
+  /** The node id. @default random per process start */
+  id?: string
   log: Logger
   /** This node's figures at each heartbeat; a failure leaves them empty for that heartbeat. */
   figures?: (now: number) => Promise<LiveFigures> | LiveFigures
@@ -39,6 +41,9 @@ export interface FleetRegistry {
   stop (): Promise<void>
 }
 
+/** A random node id, per process start. */
+export const newNodeId = (): string => randomBytes(6).toString('hex')
+
 /**
  * This node's entry in the fleet registry (see fleet-keys.ts for the layout). Each heartbeat writes
  * the node's hash, its score in the sorted set, and drops nodes silent for over a minute, in one
@@ -51,7 +56,7 @@ export function createFleetRegistry (opts: FleetRegistryOptions): FleetRegistry 
   const forgetAfterMs = opts.forgetAfterMs ?? fleetDefaults.forgetAfterMs
   const ttlMs = opts.nodeTtlMs ?? fleetDefaults.nodeTtlMs
   const { client, log } = opts
-  const id = randomBytes(6).toString('hex')
+  const id = opts.id ?? newNodeId()
   const log1 = log.child({ fleetNode: id })
   let identity: NodeIdentity | undefined
   let timer: NodeJS.Timeout | undefined

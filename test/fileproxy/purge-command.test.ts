@@ -34,12 +34,13 @@ async function proxies (t: Test, n: number, channel = `test:purge:${++channelSeq
 
 t.test('publishPurge: paths only, every subscriber receives one JSON message naming them, and the count is returned', async (t) => {
   const p = await proxies(t, 2)
-  const { id, receivers } = await publishPurge(target, p.channel, { paths: ['/a.png', '/b/c.txt'], prefixes: [], all: false }, silentLogger())
+  const { id, receivers, entries } = await publishPurge(target, p.channel, { paths: ['/a.png', '/b/c.txt'], prefixes: [], all: false }, silentLogger())
   t.equal(receivers, 2)
   t.match(id, /^[0-9a-f-]{36}$/, 'a random UUID when none is given')
+  t.match(entries, [/^\d+-\d+$/], 'one purge log entry')
   await p.sync()
-  for (const inbox of p.received) t.same(inbox.map((m) => JSON.parse(m)), [{ id, paths: ['/a.png', '/b/c.txt'] }], 'no empty prefixes, no all:false')
-  t.same(parsePurgeMessage(p.received[0][0], 64 * 1024), { id, paths: ['/a.png', '/b/c.txt'], prefixes: [], all: false }, 'what the file proxy parses back')
+  for (const inbox of p.received) t.same(inbox.map((m) => JSON.parse(m)), [{ log: entries[0], id, paths: ['/a.png', '/b/c.txt'] }], 'its log entry first; no empty prefixes, no all:false')
+  t.same(parsePurgeMessage(p.received[0][0], 64 * 1024), { id, log: entries[0], paths: ['/a.png', '/b/c.txt'], prefixes: [], all: false }, 'what the file proxy parses back')
 })
 
 t.test('publishPurge: prefixes, all, and a given id are carried as such', async (t) => {
@@ -48,7 +49,7 @@ t.test('publishPurge: prefixes, all, and a given id are carried as such', async 
   const all = await publishPurge(target, p.channel, { paths: [], prefixes: [], all: true }, silentLogger())
   t.equal(prefix.id, 'deploy-42')
   await p.sync()
-  t.same(p.received[0].map((m) => JSON.parse(m)), [{ id: 'deploy-42', prefixes: ['/avatars/'] }, { id: all.id, all: true }])
+  t.same(p.received[0].map((m) => JSON.parse(m)), [{ log: prefix.entries[0], id: 'deploy-42', prefixes: ['/avatars/'] }, { log: all.entries[0], id: all.id, all: true }])
 })
 
 t.test('publishPurge: nobody subscribed is a count of 0, not an error', async (t) => {
@@ -57,7 +58,7 @@ t.test('publishPurge: nobody subscribed is a count of 0, not an error', async (t
 })
 
 t.test('the purge settings: --redis required by the command, channel podside:purge, --prefix and --all off', async (t) => {
-  t.same(Object.keys(purgeSettings), ['redis', 'purgeChannel', 'prefix', 'all'])
+  t.same(Object.keys(purgeSettings), ['redis', 'purgeChannel', 'prefix', 'all', 'wait'])
   const { log, lines } = capturingLogger()
   const p = await proxies(t, 1, 'podside:purge')
   t.equal((await publishPurge(target, 'podside:purge', { paths: ['/d.txt'], prefixes: [], all: false }, log)).receivers, 1)
@@ -73,7 +74,7 @@ t.test('podside purge PATH: prints the id and "received by 1 file proxy", exits 
   const m = /^purge (\S+) received by 1 file proxy\n$/.exec(run.stdout)
   t.ok(m, run.stdout)
   await p.sync()
-  t.same(JSON.parse(p.received[0][0]), { id: m?.[1], paths: ['/avatars/42.png'] })
+  t.match(JSON.parse(p.received[0][0]), { log: /^\d+-\d+$/, id: m?.[1], paths: ['/avatars/42.png'] })
 })
 
 t.test('podside purge: plural count for several file proxies; --prefix and --all; REDIS_URL as the address', async (t) => {

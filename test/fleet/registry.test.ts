@@ -6,7 +6,7 @@ import { FLEET_KEY, fleetDefaults, nodeKey } from '../../shared/fleet/fleet-keys
 import { liveFigures } from '../../shared/fleet/live-figures.js'
 import { noFigures } from '../../shared/fleet/node-record.js'
 import { readFleet } from '../../shared/fleet/read-fleet.js'
-import { createFleetRegistry, type FleetRegistryOptions } from '../../shared/fleet/registry.js'
+import { createFleetRegistry, newNodeId, type FleetRegistryOptions } from '../../shared/fleet/registry.js'
 import { capturingLogger, silentLogger } from '../helpers/log.js'
 import { waitFor } from '../helpers/ports.js'
 import { startCluster, startRedis, stopRedis } from '../helpers/redis.js'
@@ -167,7 +167,8 @@ t.test('live figures: requests/s and hit ratio over the last interval, from the 
   const hits = new Counter({ name: 'x_hits_total', help: 'h', registers: [registry] })
   const misses = new Counter({ name: 'x_misses_total', help: 'h', registers: [registry] })
   let now = 10_000
-  const figures = liveFigures({ registry, requests: 'x_requests_total', hits: 'x_hits_total', misses: 'x_misses_total', cacheBytes: () => 4096, clock: () => now })
+  let purge: string | undefined
+  const figures = liveFigures({ registry, requests: 'x_requests_total', hits: 'x_hits_total', misses: 'x_misses_total', cacheBytes: () => 4096, lastPurgeId: () => purge, clock: () => now })
   requests.inc({ status: '200' }, 6)
   requests.inc({ status: '404' }, 4)
   hits.inc(3)
@@ -175,9 +176,11 @@ t.test('live figures: requests/s and hit ratio over the last interval, from the 
   now += 2000
   t.match(await figures(now), { requestsPerSecond: 5, cacheHitRatio: 0.75, cacheBytes: 4096, sessionsCached: null })
   now += 1000
-  t.match(await figures(now), { requestsPerSecond: 0, cacheHitRatio: null }, 'no lookups in this interval: no ratio')
+  t.match(await figures(now), { requestsPerSecond: 0, cacheHitRatio: null, lastPurgeId: null }, 'no lookups in this interval: no ratio; no purge yet')
+  purge = 'deploy-7'
+  t.match(await figures(now), { lastPurgeId: 'deploy-7' }, 'the file proxy\'s last purge id applied')
   const gateway = liveFigures({ registry, requests: 'x_requests_total', sessionsCached: () => 7, clock: () => now })
-  t.match(await gateway(now + 1000), { requestsPerSecond: 10, cacheHitRatio: null, cacheBytes: null, sessionsCached: 7 })
+  t.match(await gateway(now + 1000), { requestsPerSecond: 10, cacheHitRatio: null, cacheBytes: null, sessionsCached: 7, lastPurgeId: null })
 })
 
 t.test('registry: under Redis Cluster, heartbeats and reads stay in one slot', async (t) => {
@@ -196,4 +199,15 @@ t.test('registry: under Redis Cluster, heartbeats and reads stay in one slot', a
   t.same(view.nodes.map((n) => n.role).sort(), ['fileproxy', 'gateway'])
   await b.stop()
   t.same((await a.read()).nodes.map((n) => n.id), [a.id])
+})
+
+t.test('registry: a node id given by the daemon (known before it joins, for its purge acknowledgements) is the one registered', async (t) => {
+  const client = await commandClient(t)
+  const registry = createFleetRegistry({ client, role: 'fileproxy', log: silentLogger(), id: 'given-id-123' })
+  t.teardown(async () => await registry.stop())
+  t.equal(registry.id, 'given-id-123')
+  registry.start({ url: 'http://a', adminUrl: 'http://a-admin' })
+  await registry.beat()
+  t.same((await registry.read()).nodes.map((n) => n.id), ['given-id-123'])
+  t.match(newNodeId(), /^[0-9a-f]{12}$/)
 })

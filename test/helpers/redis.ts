@@ -82,23 +82,28 @@ export async function stopRedis (server: RedisServer): Promise<void> {
 export interface RedisCluster {
   ports: number[]
   url: string
+  /** SIGKILL of the node on `port` (a crash); with replicas, one of its replicas takes over. */
+  kill (port: number): Promise<void>
   close (): Promise<void>
 }
 
-/** A real Redis Cluster of `masters` masters (no replicas), with every slot assigned. */
-export async function startCluster (masters = 3): Promise<RedisCluster> {
+/**
+ * A real Redis Cluster of `masters` masters, each with `replicas` replicas (none by default: a
+ * killed master then takes its slots down), with every slot assigned.
+ */
+export async function startCluster (masters = 3, replicas = 0): Promise<RedisCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'podside-cluster-'))
   const ports: number[] = []
   const children: ChildProcess[] = []
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await freePort()
     const bus = await freePort()
     ports.push(port)
     children.push(await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000']))
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0']))
   }
   process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-yes'], { encoding: 'utf8' })
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr}${create.stdout}`)
   await waitFor('cluster_state:ok on every node', async () => {
     for (const port of ports) {
@@ -106,13 +111,16 @@ export async function startCluster (masters = 3): Promise<RedisCluster> {
       try {
         await c.connect()
         if (!(await c.cluster('INFO') as string).includes('cluster_state:ok')) return undefined
+        // Replicas count once they are in sync with their master.
+        if (replicas > 0 && /role:slave/.test(await c.info('replication')) && !/master_link_status:up/.test(await c.info('replication'))) return undefined
       } finally { c.disconnect() }
     }
     return true
-  }, 20_000)
+  }, 30_000)
   return {
     ports,
     url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
+    async kill (port) { await kill(children[ports.indexOf(port)]) },
     async close () {
       await Promise.all(children.map(kill))
       rmSync(dir, { recursive: true, force: true })
@@ -139,8 +147,10 @@ export async function startSentinel (): Promise<RedisSentinel> {
   const [mPort, rPort, sPort] = [await freePort(), await freePort(), await freePort()]
   const children: ChildProcess[] = []
   process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  children.push(await spawnRedis(mPort, dir, []))
-  children.push(await spawnRedis(rPort, dir, ['--replicaof', '127.0.0.1', String(mPort)]))
+  // Redis 7 waits 5 s before a diskless initial sync: without this, a failover in the first seconds
+  // promoted a replica that held nothing yet.
+  children.push(await spawnRedis(mPort, dir, ['--repl-diskless-sync-delay', '0']))
+  children.push(await spawnRedis(rPort, dir, ['--replicaof', '127.0.0.1', String(mPort), '--repl-diskless-sync-delay', '0']))
   const conf = join(dir, 'sentinel.conf')
   const { writeFileSync } = await import('node:fs')
   writeFileSync(conf, [`port ${sPort}`, 'bind 127.0.0.1', `dir ${dir}`,
@@ -160,6 +170,11 @@ export async function startSentinel (): Promise<RedisSentinel> {
   await waitFor('the Sentinel to see master and replica', async () => {
     const replicas = await ask(async (c) => await c.call('SENTINEL', 'replicas', masterName)) as unknown[]
     return replicas.length === 1 && await masterPort() === mPort ? true : undefined
+  }, 20_000)
+  await waitFor('the replica to be in sync', async () => {
+    const c = new Redis({ port: rPort, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    c.on('error', () => {})
+    try { await c.connect(); return /master_link_status:up/.test(await c.info('replication')) ? true : undefined } finally { c.disconnect() }
   }, 20_000)
   return {
     url: `redis-sentinel://127.0.0.1:${sPort}/${masterName}`,

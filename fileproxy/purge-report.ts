@@ -9,7 +9,7 @@ import type { PurgeSpec } from './purge-message.js'
  * one of a quiet spell at once (what an operator running `podside purge` looks for), then one
  * line per interval with the count of the rest; an interval without any closes the spell.
  */
-export interface PurgeLog {
+export interface PurgeReport {
   /** `messages` purges, applied together as `spec`, dropped `dropped` entries. */
   applied: (source: string, spec: PurgeSpec, messages: number, dropped: number) => void
   /** A message that is not a purge; `reason` says why (never its content). */
@@ -18,7 +18,7 @@ export interface PurgeLog {
   close: () => void
 }
 
-export function createPurgeLog (opts: { log: Logger, metrics: FileproxyMetrics, intervalMs: number }): PurgeLog {
+export function createPurgeReport (opts: { log: Logger, metrics: FileproxyMetrics, intervalMs: number }): PurgeReport {
   const { log, metrics } = opts
   const ignored = spell<{ reason: string, bytes: number }>(opts.intervalMs,
     (first) => log.warn(first, 'purge message ignored'),
