@@ -17,7 +17,9 @@ import { startRedis } from './lib/processes.js'
  * tasks worker (a real process) against BullMQ on the same redis-server, in one run.
  *  1. Throughput: N no-op tasks queued first, then the time until the last one ran: podside calls a
  *     node:http app per task (204), BullMQ runs a no-op function. Same concurrency.
- *  2. Redis commands per task over that run (`INFO commandstats`, every command summed).
+ *  2. Redis round trips per task: commands clients sent (MONITOR, leaving out those run inside
+ *     scripts), over a separate run of 2,000 tasks (MONITOR slows Redis), adds included; and every
+ *     command Redis ran per task (`INFO commandstats`, script internals included).
  *  3. Latency from enqueue to the app's call at 1,000 tasks/s (one add per millisecond) for a few
  *     seconds, p50/p99/max.
  */
@@ -30,7 +32,7 @@ const CLI = resolve(arg('cli', join(here, '..', 'dist', 'cli.js')))
 const N = Number(arg('tasks', '20000'))
 const CONCURRENCY = Number(arg('concurrency', '16'))
 const SECONDS = Number(arg('seconds', '10'))
-const RATE = 1000
+const RATE = Number(arg('rate', '1000'))
 
 const redisServer = await startRedis()
 if (redisServer === undefined) throw new Error('redis-server is not installed')
@@ -61,6 +63,16 @@ async function commandCount (): Promise<number> {
   return sum
 }
 
+/** Client commands (not those a script ran) while `run` runs, per task. */
+async function roundTrips (tasks: number, run: () => Promise<void>): Promise<number> {
+  const monitor = await raw.monitor()
+  let count = 0
+  monitor.on('monitor', (_time: string, _args: string[], source: string) => { if (source !== 'lua') count++ })
+  await run()
+  monitor.disconnect()
+  return count / tasks
+}
+
 async function until (count: () => number, target: number): Promise<void> {
   if (count() >= target) return
   await new Promise<void>((resolve) => { onCall = () => { if (count() >= target) { onCall = () => {}; resolve() } } })
@@ -88,6 +100,13 @@ await addAll()
 await until(() => calls, N)
 const podsideSeconds = (performance.now() - start) / 1000
 const podsideCommands = (await commandCount()) / N
+
+const RT = 2000
+calls = 0
+const podsideTrips = await roundTrips(RT, async () => {
+  for (let i = 0; i < RT; i += 500) await Promise.all(Array.from({ length: 500 }, async () => await queue.add({ name: 'noop' })))
+  await until(() => calls, RT)
+})
 
 // Latency at 1,000/s.
 calls = 0
@@ -122,6 +141,11 @@ for (let i = 0; i < N; i += 500) await bq.addBulk(Array.from({ length: Math.min(
 await until(() => done, N)
 const bullSeconds = (performance.now() - start) / 1000
 const bullCommands = (await commandCount()) / N
+done = 0
+const bullTrips = await roundTrips(RT, async () => {
+  for (let i = 0; i < RT; i += 500) await bq.addBulk(Array.from({ length: 500 }, () => ({ name: 'noop', data: {}, opts: { removeOnComplete: true } })))
+  await until(() => done, RT)
+})
 await bw.close()
 await bq.close()
 
@@ -130,10 +154,10 @@ const bullRate = N / bullSeconds
 console.log(JSON.stringify({
   tasks: N,
   concurrency: CONCURRENCY,
-  podside: { tasksPerSecond: Math.round(podsideRate), redisCommandsPerTask: Number(podsideCommands.toFixed(2)) },
-  bullmq: { jobsPerSecond: Math.round(bullRate), redisCommandsPerJob: Number(bullCommands.toFixed(2)) },
+  podside: { tasksPerSecond: Math.round(podsideRate), roundTripsPerTask: Number(podsideTrips.toFixed(2)), commandsRunPerTask: Number(podsideCommands.toFixed(2)) },
+  bullmq: { jobsPerSecond: Math.round(bullRate), roundTripsPerJob: Number(bullTrips.toFixed(2)), commandsRunPerJob: Number(bullCommands.toFixed(2)) },
   ratio: Number((podsideRate / bullRate).toFixed(2)),
-  latencyAt1000PerSecondMs: { p50: pct(0.5), p99: pct(0.99), max: pct(1) }
+  [`latencyAt${RATE}PerSecondMs`]: { p50: pct(0.5), p99: pct(0.99), max: pct(1) }
 }, null, 2))
 raw.disconnect()
 app.close()
