@@ -14,6 +14,8 @@ export interface RedisTaskStoreOptions extends StoreOptions {
   /** A connection of its own for the blocking XREADGROUP (a blocked connection serves nothing else); only nodes that run tasks need it. */
   blocking?: RedisClient
   queue?: string
+  /** A consumer holding nothing and idle this long is a node that stopped; the sweep forgets it. @default 3600000 (1 h) */
+  consumerIdleMs?: number
 }
 
 /**
@@ -44,6 +46,9 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
     } catch (err) {
       if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err
     }
+    // A node's own stream expires once no copy came for the retention (the node is likely gone);
+    // a live node then makes it again (NOGROUP below).
+    if (stream !== k.stream) await client.pexpire(stream, opts.retentionMs)
     groupsMade.add(stream)
   }
 
@@ -193,6 +198,14 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
       const pipe = client.pipeline()
       for (const s of ['done', 'cancelled']) pipe.zremrangebyscore(k.index(s), '-inf', now - opts.retentionMs)
       for (const [err] of await pipe.exec() ?? []) if (err !== null) throw err
+      // Every process start is a new consumer: forget those that hold nothing and were idle an hour.
+      await ensureGroup(k.stream)
+      const consumers = await client.xinfo('CONSUMERS', k.stream, k.group) as unknown[][]
+      for (const c of consumers) {
+        const f = new Map<string, unknown>()
+        for (let i = 0; i < c.length; i += 2) f.set(String(c[i]), c[i + 1])
+        if (Number(f.get('pending')) === 0 && Number(f.get('idle')) > (opts.consumerIdleMs ?? 3_600_000)) await client.xgroup('DELCONSUMER', k.stream, k.group, String(f.get('name')))
+      }
     },
     async ping () { await client.ping() },
     async close () {}
