@@ -1,7 +1,8 @@
 import type { RedisClient } from '../../shared/redis-client.js'
 import { TaskNotFound, TaskNotRetryable, TaskRunning } from '../errors.js'
 import { taskKeys, type TaskKeys } from '../task-keys.js'
-import { TASK_STATES, type Attempt, type TaskRecord, type TaskState } from '../task-queue.js'
+import { TASK_STATES, type TaskRecord, type TaskState } from '../task-queue.js'
+import { parseRecord } from './redis-record.js'
 import { ADD, CANCEL, FINISH, HAND_BACK, PROMOTE, RETRY, START, TAKE } from './redis-scripts.js'
 import type { Next, QueueCounts, StoredTask, StoreOptions, Taken, TaskStore } from './store.js'
 
@@ -210,28 +211,4 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
     async ping () { await client.ping() },
     async close () {}
   }
-}
-
-/** A task hash (flat field/value list of Buffers) as a record, and its payload. */
-function parseRecord (flat: Buffer[]): { record: TaskRecord, payload: Buffer } {
-  const h = new Map<string, Buffer>()
-  for (let i = 0; i < flat.length; i += 2) h.set(flat[i].toString(), flat[i + 1])
-  const str = (f: string): string | undefined => h.get(f)?.toString()
-  const num = (f: string): number | undefined => { const v = str(f); return v === undefined ? undefined : Number(v) }
-  const attempts = str('attempts')
-  const record: TaskRecord = {
-    id: str('id') ?? '',
-    name: str('name') ?? '',
-    state: (str('state') ?? 'queued') as TaskState,
-    contentType: str('ct') ?? 'application/json',
-    on: (str('on') ?? 'any') as 'any' | 'every',
-    timeoutMs: num('timeout') ?? 0,
-    maxAttempts: num('max') ?? 1,
-    createdAt: num('created') ?? 0,
-    attempts: attempts === undefined ? [] : JSON.parse(`[${attempts}]`) as Attempt[]
-  }
-  const optional: Array<[keyof TaskRecord, unknown]> = [['key', str('key')], ['scheduledFor', str('sf')], ['schedule', str('sched')],
-    ['dueAt', num('due')], ['finishedAt', num('finished')], ['node', str('node')], ['children', str('children')?.split(',')]]
-  for (const [f, v] of optional) if (v !== undefined) (record as unknown as Record<string, unknown>)[f] = v
-  return { record, payload: h.get('payload') ?? Buffer.alloc(0) }
 }
