@@ -1,7 +1,7 @@
 import type { RedisClient } from '../../shared/redis-client.js'
 import { TaskNotFound, TaskNotRetryable, TaskRunning } from '../errors.js'
 import { taskKeys, type TaskKeys } from '../task-keys.js'
-import { TASK_STATES, type TaskRecord, type TaskState } from '../task-queue.js'
+import { TASK_STATES, type Attempt, type TaskRecord, type TaskState } from '../task-queue.js'
 import { parseRecord } from './redis-record.js'
 import { ADD, CANCEL, FINISH, HAND_BACK, PROMOTE, RETRY, START, TAKE } from './redis-scripts.js'
 import type { Next, QueueCounts, StoredTask, StoreOptions, Taken, TaskStore } from './store.js'
