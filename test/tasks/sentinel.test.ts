@@ -38,9 +38,16 @@ t.test('a Sentinel failover mid-run loses no task the new master holds', async (
 
   await waitFor('a quarter done', () => app.calls.length >= TASKS / 4 ? true : undefined, 60_000)
   await sentinel.failover()
+  let last: unknown
   await waitFor('every task done on the new master', async () => {
-    try { return (await store.counts()).byState.done === TASKS ? true : undefined } catch { return undefined }
-  }, 90_000)
+    try {
+      const counts = await store.counts()
+      last = counts.byState
+      return counts.byState.done === TASKS ? true : undefined
+    } catch (err) { last = err; return undefined }
+  }, 90_000).catch((err: Error) => {
+    throw new Error(`${err.message}; last counts ${JSON.stringify(last)}; workers:\n${workers.map((w) => w.output().split('\n').filter((l) => !l.includes('"level":30')).slice(-15).join('\n')).join('\n---\n')}`)
+  })
   const seen = new Set(app.calls.map((c) => c.id))
   t.equal(ids.filter((id) => !seen.has(id)).length, 0, 'every task reached the app')
   t.ok(app.calls.length >= TASKS, `${app.calls.length - TASKS} calls again after the failover`)
