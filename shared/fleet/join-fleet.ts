@@ -31,14 +31,14 @@ export interface DaemonFleet {
  * --redis: there is no fleet then.
  */
 export function joinFleet (role: string, target: RedisTarget | undefined,
-  opts: { log: Logger, timeoutMs: number, figures: FigureSources }): DaemonFleet | undefined {
+  opts: { log: Logger, timeoutMs: number, figures: FigureSources, id?: string }): DaemonFleet | undefined {
   if (target === undefined) return undefined
   const heartbeat = parseDuration(process.env[TEST_HEARTBEAT_ENV] ?? '')
   const timing = heartbeat === undefined || heartbeat <= 0
     ? {}
     : { intervalMs: heartbeat, goneAfterMs: heartbeat * (fleetDefaults.goneAfterMs / fleetDefaults.heartbeatMs) }
   let joined: { client: RedisClient, registry: FleetRegistry } | undefined
-  const id = newNodeId()
+  const id = opts.id ?? newNodeId()
   return {
     id,
     start (addresses) {

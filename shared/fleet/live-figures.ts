@@ -13,6 +13,8 @@ export interface FigureSources {
   sessionsCached?: () => number | undefined
   /** Fileproxy: the id of the last purge it applied from the purge log. */
   lastPurgeId?: () => string | undefined
+  /** Tasks this node runs now (a node that runs tasks reports a number, others null). */
+  tasksRunning?: () => number
   clock?: () => number
 }
 
@@ -38,7 +40,8 @@ export function liveFigures (src: FigureSources): (now: number) => Promise<LiveF
       cacheHitRatio: src.hits !== undefined && lookups > 0 ? round((current.hits - last.hits) / lookups, 3) : null,
       cacheBytes: src.cacheBytes?.() ?? null,
       sessionsCached: src.sessionsCached?.() ?? null,
-      lastPurgeId: src.lastPurgeId?.() ?? null
+      lastPurgeId: src.lastPurgeId?.() ?? null,
+      tasksRunning: src.tasksRunning?.() ?? null
     }
     last = current
     return figures

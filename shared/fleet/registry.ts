@@ -11,7 +11,7 @@ export interface FleetRegistryOptions {
   client: RedisClient
   /** `gateway`, `fileproxy`… */
   role: string
-  /** The node id. @default random per process start */
+  /** The node's id (a daemon that names itself elsewhere too, e.g. as a task consumer). @default random per start */
   id?: string
   log: Logger
   /** This node's figures at each heartbeat; a failure leaves them empty for that heartbeat. */
@@ -143,3 +143,4 @@ export function createFleetRegistry (opts: FleetRegistryOptions): FleetRegistry 
     }
   }
 }
+
