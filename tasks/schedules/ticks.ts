@@ -16,10 +16,17 @@ export function tickWindow (schedule: Schedule, now: number): TickWindow {
     return { due, next: due + schedule.every }
   }
   const cron = cronOf(schedule)
-  // croner strips milliseconds: a run in the same second as `now` counts as due.
-  const due = cron.previousRuns(1, new Date(now))[0]?.getTime() ?? Number.MIN_SAFE_INTEGER
-  const next = cron.nextRun(new Date(now))?.getTime() ?? Number.MAX_SAFE_INTEGER
-  return { due, next }
+  // previousRuns leaves out a run exactly at its reference: ask from 1 ms later.
+  const before = cron.previousRuns(1, new Date(now + 1))[0]
+  if (before === undefined) return { due: Number.MIN_SAFE_INTEGER, next: cron.nextRun(new Date(now))?.getTime() ?? Number.MAX_SAFE_INTEGER }
+  // croner's backward search does not see a run its forward search moves out of a DST gap (02:30
+  // on a spring-forward night runs at 03:00): step forward from it, so both agree with nextRun.
+  let due = before.getTime()
+  for (;;) {
+    const next = cron.nextRun(new Date(due))?.getTime() ?? Number.MAX_SAFE_INTEGER
+    if (next > now) return { due, next }
+    due = next
+  }
 }
 
 const crons = new Map<string, Cron>()

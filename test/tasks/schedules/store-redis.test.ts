@@ -1,0 +1,119 @@
+import { spawn } from 'node:child_process'
+import t, { type Test } from 'tap'
+import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../../../shared/redis-client.js'
+import { parseRedisUrl, type RedisTarget } from '../../../shared/redis-url.js'
+import { createRedisScheduleStore } from '../../../tasks/schedules/schedule-store-redis.js'
+import { scheduleKeys } from '../../../tasks/schedules/schedule-keys.js'
+import { tickWindow } from '../../../tasks/schedules/ticks.js'
+import { silentLogger } from '../../helpers/log.js'
+import { startCluster, startRedis, stopRedis } from '../../helpers/redis.js'
+import { every, MINUTE, storeContract, T0 } from './store-contract.js'
+
+async function connect (url: string): Promise<RedisClient> {
+  const client = createRedisClient(parseRedisUrl(url) as RedisTarget, { role: 'command', timeoutMs: 2000, log: silentLogger() })
+  if (!await waitReady(client, 10_000)) throw new Error(`could not connect to ${url}`)
+  return client
+}
+
+async function redisNow (client: RedisClient): Promise<number> {
+  const [s, us] = await client.time()
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000)
+}
+
+/** The contract on a fresh connection and a fresh key prefix per test; the clock moved by the skew. */
+function contractOn (t: Test, url: () => string): void {
+  let n = 0
+  storeContract(t, async () => {
+    const client = await connect(url())
+    let skew = 0
+    const store = createRedisScheduleStore(client, { keys: scheduleKeys(`test:${process.pid}:${n++}:{q}:`), skewMs: () => skew })
+    return {
+      store,
+      at: async (ms) => { skew = ms - await redisNow(client) },
+      close: async () => await closeRedis(client)
+    }
+  })
+}
+
+t.test('redis schedule store on a standalone redis-server', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  contractOn(t, () => server.url)
+})
+
+t.test('redis schedule store on a Redis Cluster (every key under the queue\'s hash tag)', async (t) => {
+  const cluster = await startCluster()
+  t.teardown(async () => await cluster.close())
+  contractOn(t, () => cluster.url)
+})
+
+t.test('12 connections claiming the same due tick at once: exactly one wins, every round', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  const keys = scheduleKeys('race:{q}:')
+  const clients = await Promise.all(Array.from({ length: 12 }, async () => await connect(server.url)))
+  t.teardown(async () => { await Promise.all(clients.map(closeRedis)) })
+  let skew = T0 - await redisNow(clients[0])
+  const stores = clients.map((c) => createRedisScheduleStore(c, { keys, skewMs: () => skew }))
+  await stores[0].put(every('a'))
+  await stores[0].claim('a', tickWindow(every('a'), T0), { recoverMs: 5000 })
+  for (let round = 1; round <= 20; round++) {
+    skew += MINUTE
+    const window = tickWindow(every('a'), T0 + round * MINUTE)
+    const claims = await Promise.all(stores.map(async (s) => await s.claim('a', window, { recoverMs: 5000 })))
+    t.same(claims.filter((c) => c.kind === 'claimed').map((c) => (c as { tick: number }).tick), [window.due], `round ${round}: one winner`)
+    t.equal(claims.filter((c) => c.kind === 'idle').length, 11, `round ${round}: every other claimer is told the tick is taken`)
+  }
+})
+
+/** A claimer process: for each round, waits on a list the test fills for all at once, claims, prints. */
+const CHILD = `
+const { Redis } = await import('ioredis')
+const [port, key, rounds, t0, minute, script] = [process.env.PORT, process.env.KEY, +process.env.ROUNDS, +process.env.T0, +process.env.MINUTE, process.env.SCRIPT]
+const r = new Redis({ port, host: '127.0.0.1' })
+const [s, us] = await r.time()
+const skew0 = t0 - (Number(s) * 1000 + Math.floor(Number(us) / 1000)) + Number(process.env.DRIFT)
+const out = []
+for (let round = 1; round <= rounds; round++) {
+  await r.blpop('go:' + round, 10)
+  const now = t0 + round * minute
+  const due = Math.floor(now / minute) * minute
+  const reply = await r.eval(script, 1, key, due, due + minute, 5000, skew0 + round * minute)
+  out.push(reply[0])
+}
+process.stdout.write(JSON.stringify(out))
+r.disconnect()
+`
+
+t.test('4 processes claiming each tick at once: exactly one claim per tick, by any of them', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  const keys = scheduleKeys('procs:{q}:')
+  const client = await connect(server.url)
+  t.teardown(async () => await closeRedis(client))
+  const skew = T0 - await redisNow(client)
+  const store = createRedisScheduleStore(client, { keys, skewMs: () => skew })
+  await store.put(every('a'))
+  await store.claim('a', tickWindow(every('a'), T0), { recoverMs: 5000 })
+  const rounds = 25
+  const { CLAIM } = await import('../../../tasks/schedules/schedule-scripts.js')
+  const children = Array.from({ length: 4 }, () => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD], {
+      cwd: process.cwd(),
+      env: { ...process.env, PORT: String(server.port), KEY: keys.schedule('a'), ROUNDS: String(rounds), T0: String(T0), MINUTE: String(MINUTE), SCRIPT: CLAIM, DRIFT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    let out = ''
+    child.stdout.on('data', (d) => { out += String(d) })
+    return new Promise<string[]>((resolve, reject) => child.once('exit', (code) => code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`claimer exited ${code}`))))
+  })
+  for (let round = 1; round <= rounds; round++) {
+    // Released together: each process pops one of the four.
+    await client.rpush('go:' + round, 1, 2, 3, 4)
+  }
+  const results = await Promise.all(children)
+  for (let round = 0; round < rounds; round++) {
+    const kinds = results.map((r) => r[round])
+    t.equal(kinds.filter((k) => k === 'claimed').length, 1, `tick ${round + 1}: ${kinds.join(',')}`)
+  }
+})
