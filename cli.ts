@@ -15,6 +15,9 @@ import { keyFromFilePath, normalisePrefix } from './fileproxy/request-path.js'
 import { httpUrl } from './shared/setting-kinds.js'
 import { commonSettings } from './shared/daemon-settings.js'
 import { request } from 'undici'
+import { checkWorkerConfig, workerSettings } from './tasks/settings.js'
+import { createTasksWorker } from './tasks/worker.js'
+import { runTaskClient, taskClientCommands, type TaskClientCommand } from './tasks/tasks-command.js'
 
 /** `podside <command>`: one executable for every daemon and tool. */
 const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise<number> }> = {
@@ -37,8 +40,14 @@ const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise
   status: {
     about: 'Lists every daemon registered in Redis, one per line; exits 1 when one stopped heartbeating.',
     run: runStatus
+  },
+  tasks: {
+    about: 'Network tasks: `podside tasks worker` runs them; add, list, show, retry, cancel manage the queue in Redis.',
+    run: runTasks
   }
 }
+
+const TASKS_WORKER_ABOUT = 'Takes tasks from the queue and delivers them to the app (POST <upstream><tasks-path>/<name>); task API on the admin listener, no public listener.'
 
 const version = (): string => (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -71,9 +80,9 @@ async function main (argv: string[]): Promise<number> {
 }
 
 /** Parses settings; handles --help and --check-config; exits 2 with every problem on bad input. */
-function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string[], check?: Parameters<typeof loadConfig<S>>[3], args = '') {
+function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string[], check?: Parameters<typeof loadConfig<S>>[3], args = '', about = COMMANDS[name]?.about ?? '') {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(helpText(`podside ${name} [settings]${args}`, COMMANDS[name].about, schema))
+    process.stdout.write(helpText(`podside ${name} [settings]${args}`, about, schema))
     process.exit(0)
   }
   const checkOnly = argv.includes('--check-config')
@@ -99,13 +108,13 @@ function settingsOrExit<S extends Schema> (name: string, schema: S, argv: string
 
 /** Runs one daemon until SIGTERM/SIGINT: parse settings, listen, stop gracefully. */
 async function runDaemon<S extends Schema> (name: string, schema: S, check: Parameters<typeof loadConfig<S>>[3],
-  create: (config: Values<S>, log: Logger) => { listen: () => Promise<unknown>, close: () => Promise<void> }, argv: string[]): Promise<number> {
-  const { values: config, positionals } = settingsOrExit(name, schema, argv, check)
+  create: (config: Values<S>, log: Logger) => { listen: () => Promise<unknown>, close: () => Promise<void> }, argv: string[], about?: string): Promise<number> {
+  const { values: config, positionals } = settingsOrExit(name, schema, argv, check, '', about)
   if (positionals.length > 0) {
     process.stderr.write(`podside ${name}: unexpected argument ${JSON.stringify(positionals[0])}\n`)
     return 2
   }
-  const log = createLogger({ name, level: (config as { logLevel: string }).logLevel })
+  const log = createLogger({ name: name.replace(' ', '-'), level: (config as { logLevel: string }).logLevel })
   const daemon = create(config, log)
   try {
     await daemon.listen()
@@ -192,6 +201,26 @@ async function runStatus (argv: string[]): Promise<number> {
     return 2
   }
   return await printStatus(values)
+}
+
+async function runTasks (argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv
+  if (sub === 'worker') {
+    return await runDaemon('tasks worker', workerSettings, checkWorkerConfig, (config, log) => createTasksWorker(config, { log }), rest, TASKS_WORKER_ABOUT)
+  }
+  if (sub !== undefined && Object.hasOwn(taskClientCommands, sub)) {
+    const cmd = taskClientCommands[sub as TaskClientCommand]
+    const { values, positionals } = settingsOrExit(`tasks ${sub}`, cmd.schema as typeof taskClientCommands.add.schema, rest, (v) =>
+      v.redis === undefined ? ['--redis (PODSIDE_REDIS, REDIS_URL) is required: where the queue is'] : [], cmd.args, cmd.about)
+    return await runTaskClient(sub as TaskClientCommand, values as unknown as Parameters<typeof runTaskClient>[1], positionals, {
+      stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s)
+    })
+  }
+  const lines = [`  ${'worker'.padEnd(8)} ${TASKS_WORKER_ABOUT}`, ...Object.entries(taskClientCommands).map(([name, c]) => `  ${name.padEnd(8)} ${c.about}`)]
+  const text = `Usage: podside tasks <command> [settings]\n\nCommands:\n${lines.join('\n')}\n\nRun \`podside tasks <command> --help\` for its settings.\n`
+  if (sub === '--help' || sub === '-h') { process.stdout.write(text); return 0 }
+  process.stderr.write((sub === undefined ? '' : `podside tasks: unknown command ${JSON.stringify(sub)}\n\n`) + text)
+  return 2
 }
 
 /** SIGTERM/SIGINT: graceful stop; a second signal exits at once. */

@@ -29,7 +29,7 @@ export interface DaemonFleet {
  * --redis: there is no fleet then.
  */
 export function joinFleet (role: string, target: RedisTarget | undefined,
-  opts: { log: Logger, timeoutMs: number, figures: FigureSources }): DaemonFleet | undefined {
+  opts: { log: Logger, timeoutMs: number, figures: FigureSources, id?: string }): DaemonFleet | undefined {
   if (target === undefined) return undefined
   const heartbeat = parseDuration(process.env[TEST_HEARTBEAT_ENV] ?? '')
   const timing = heartbeat === undefined || heartbeat <= 0
@@ -40,7 +40,7 @@ export function joinFleet (role: string, target: RedisTarget | undefined,
     start (addresses) {
       if (joined !== undefined) return
       const client = createRedisClient(target, { role: 'command', timeoutMs: opts.timeoutMs, log: opts.log })
-      joined = { client, registry: createFleetRegistry({ client, role, log: opts.log, figures: liveFigures(opts.figures), ...timing }) }
+      joined = { client, registry: createFleetRegistry({ client, role, id: opts.id, log: opts.log, figures: liveFigures(opts.figures), ...timing }) }
       joined.registry.start(addresses)
     },
     async read () {

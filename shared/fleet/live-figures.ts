@@ -11,6 +11,8 @@ export interface FigureSources {
   misses?: string
   cacheBytes?: () => number
   sessionsCached?: () => number | undefined
+  /** Tasks this node runs now (a node that runs tasks reports a number, others null). */
+  tasksRunning?: () => number
   clock?: () => number
 }
 
@@ -35,7 +37,8 @@ export function liveFigures (src: FigureSources): (now: number) => Promise<LiveF
       requestsPerSecond: seconds > 0 ? round((current.requests - last.requests) / seconds, 2) : null,
       cacheHitRatio: src.hits !== undefined && lookups > 0 ? round((current.hits - last.hits) / lookups, 3) : null,
       cacheBytes: src.cacheBytes?.() ?? null,
-      sessionsCached: src.sessionsCached?.() ?? null
+      sessionsCached: src.sessionsCached?.() ?? null,
+      tasksRunning: src.tasksRunning?.() ?? null
     }
     last = current
     return figures

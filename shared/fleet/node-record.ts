@@ -12,7 +12,7 @@ export interface LiveFigures {
   sessionsCached: number | null
   /** Fileproxy: id of the last purge applied (not reported yet). */
   lastPurgeId: string | null
-  /** Tasks running on this node (not reported yet). */
+  /** Tasks running on this node; null on a node that runs no tasks. */
   tasksRunning: number | null
 }
 

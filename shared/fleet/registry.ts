@@ -11,6 +11,8 @@ export interface FleetRegistryOptions {
   client: RedisClient
   /** `gateway`, `fileproxy`… */
   role: string
+  /** The node's id (a daemon that names itself elsewhere too, e.g. as a task consumer). @default random per start */
+  id?: string
   log: Logger
   /** This node's figures at each heartbeat; a failure leaves them empty for that heartbeat. */
   figures?: (now: number) => Promise<LiveFigures> | LiveFigures
@@ -51,7 +53,7 @@ export function createFleetRegistry (opts: FleetRegistryOptions): FleetRegistry 
   const forgetAfterMs = opts.forgetAfterMs ?? fleetDefaults.forgetAfterMs
   const ttlMs = opts.nodeTtlMs ?? fleetDefaults.nodeTtlMs
   const { client, log } = opts
-  const id = randomBytes(6).toString('hex')
+  const id = opts.id ?? newNodeId()
   const log1 = log.child({ fleetNode: id })
   let identity: NodeIdentity | undefined
   let timer: NodeJS.Timeout | undefined
@@ -137,4 +139,9 @@ export function createFleetRegistry (opts: FleetRegistryOptions): FleetRegistry 
       }
     }
   }
+}
+
+/** A node id: random per process start. */
+export function newNodeId (): string {
+  return randomBytes(6).toString('hex')
 }
