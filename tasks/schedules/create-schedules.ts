@@ -11,13 +11,14 @@ import { createRedisScheduleStore } from './schedule-store-redis.js'
 import { createScheduler, type Scheduler, schedulerDefaults } from './scheduler.js'
 import type { ScheduleQueue } from './task-queue-port.js'
 import type { AdminRoute } from '../../shared/admin-server.js'
+import type { TaskKeys } from '../task-keys.js'
 
 export interface SchedulesDeps {
   queue: ScheduleQueue
   /** The daemon's command connection; without it schedules live in memory (one node). */
   redis?: RedisClient
-  /** The queue's key prefix (with its hash tag), so schedules share its Cluster slot. */
-  keyPrefix?: string
+  /** The queue's keys, so schedules share its hash tag (one Cluster slot). @default taskKeys() */
+  keys?: TaskKeys
   settings: {
     /** `--schedules FILE`, read and validated with the settings: put into the store at start. */
     schedules?: readonly Schedule[]
@@ -49,7 +50,7 @@ export function createSchedules (deps: SchedulesDeps): Schedules {
   const log = deps.nodeId === undefined ? deps.logger : deps.logger.child({ node: deps.nodeId })
   const store = deps.redis === undefined
     ? createMemoryScheduleStore(now)
-    : createRedisScheduleStore(deps.redis, { keys: scheduleKeys(deps.keyPrefix), skewMs: deps.skewMs })
+    : createRedisScheduleStore(deps.redis, { keys: scheduleKeys(deps.keys), skewMs: deps.skewMs })
   const scheduler = createScheduler({ store, queue: deps.queue, log, metrics: createScheduleMetrics(deps.metrics), now, timing: deps.timing })
   let toPut = [...deps.settings.schedules ?? []]
   let putTimer: NodeJS.Timeout | undefined

@@ -1,5 +1,6 @@
 import { Cron } from 'croner'
 import { formatDuration, parseDuration } from '../../shared/units.js'
+import { TASK_NAME } from '../queue.js'
 
 /**
  * One schedule, as the file, `PUT /v1/schedules/<name>` and Redis hold it (DESIGN "Network tasks",
@@ -26,7 +27,7 @@ export const scheduleDefaults = {
   maxEveryMs: 366 * 86_400_000 // 366 d
 }
 
-/** Names of schedules and of tasks: safe in a Redis key, a URL path segment and a Prometheus label. */
+/** Names of schedules: safe in a Redis key, a URL path segment and a Prometheus label. */
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 
 const FIELDS = new Set(['every', 'cron', 'tz', 'on', 'overlap', 'catchUp', 'task'])
@@ -81,7 +82,7 @@ export function parseSchedule (name: string, raw: unknown, where = name): Schedu
   } else {
     const t = r.task as Record<string, unknown>
     for (const key of Object.keys(t)) if (!TASK_FIELDS.has(key)) problems.push(`${where}.task.${key}: unknown field (known: ${[...TASK_FIELDS].join(', ')})`)
-    if (typeof t.name !== 'string' || !NAME.test(t.name)) bad('task.name', 'a task name of letters, digits, ".", "_" or "-" (at most 100)', t.name)
+    if (typeof t.name !== 'string' || !TASK_NAME.test(t.name)) bad('task.name', 'a task name of 1 to 128 of A-Z a-z 0-9 . _ ~ -', t.name)
     let timeout: number | undefined
     if (t.timeout !== undefined) {
       timeout = typeof t.timeout === 'string' ? parseDuration(t.timeout) : undefined

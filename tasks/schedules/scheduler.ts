@@ -101,7 +101,7 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
       } else {
         taskId = (await queue.add({
           name: schedule.task.name,
-          ...schedule.task.payload === undefined ? {} : { payload: schedule.task.payload },
+          ...schedule.task.payload === undefined ? {} : { payload: JSON.stringify(schedule.task.payload) },
           ...schedule.task.timeout === undefined ? {} : { timeoutMs: schedule.task.timeout },
           key: `schedule:${name}:${c.tick}`,
           on: schedule.on === 'every' ? 'every' : 'any',
@@ -169,7 +169,7 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
       const at = await store.now()
       const task = await queue.add({
         name: s.task.name,
-        ...s.task.payload === undefined ? {} : { payload: s.task.payload },
+        ...s.task.payload === undefined ? {} : { payload: JSON.stringify(s.task.payload) },
         ...s.task.timeout === undefined ? {} : { timeoutMs: s.task.timeout },
         on: s.on === 'every' ? 'every' : 'any',
         scheduledFor: new Date(at).toISOString(),

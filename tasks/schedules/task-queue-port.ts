@@ -5,7 +5,8 @@
  */
 export interface ScheduledTaskSpec {
   name: string
-  payload?: unknown
+  /** The request body the app receives: the schedule's payload as JSON. */
+  payload?: string
   key?: string
   timeoutMs?: number
   on?: 'any' | 'every'

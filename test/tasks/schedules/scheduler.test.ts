@@ -49,7 +49,7 @@ t.test('every 10s on one node: one task per tick, keyed by the tick, scheduled f
   }
   t.equal(s.q.added.length, 5, 'one task per tick across 3 nodes polling twice each')
   t.same(s.q.added[0], {
-    id: 'task-1', name: 'count-uploads', payload: { a: 1 }, timeoutMs: 30_000, key: `schedule:count:${T0 + 10 * SEC}`,
+    id: 'task-1', name: 'count-uploads', payload: '{"a":1}', timeoutMs: 30_000, key: `schedule:count:${T0 + 10 * SEC}`,
     on: 'any', scheduledFor: new Date(T0 + 10 * SEC).toISOString(), schedule: 'count'
   })
   t.same(new Set(s.q.added.map((a) => a.scheduledFor)).size, 5, 'every tick once')
@@ -172,7 +172,7 @@ t.test('trigger enqueues now, whatever the ticks, and records it; unknown schedu
   await s.store.put(schedule('m', { every: '1h', on: 'every', task: { name: 'work', payload: 7, timeout: '1s' } }))
   s.at(T0 + 1234)
   t.same(await s.node.trigger('m'), { id: 'task-1', state: 'queued' })
-  t.match(s.q.added[0], { name: 'work', payload: 7, timeoutMs: 1000, on: 'every', scheduledFor: new Date(T0 + 1234).toISOString(), schedule: 'm' })
+  t.match(s.q.added[0], { name: 'work', payload: '7', timeoutMs: 1000, on: 'every', scheduledFor: new Date(T0 + 1234).toISOString(), schedule: 'm' })
   t.notOk('key' in s.q.added[0], 'a manual run is not deduplicated against ticks')
   t.match((await s.store.get('m'))?.lastRun, { result: 'triggered', taskId: 'task-1' })
   t.equal(await s.count('m', 'triggered'), 1)
