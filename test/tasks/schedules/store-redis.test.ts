@@ -1,10 +1,14 @@
 import { spawn } from 'node:child_process'
+import { Registry } from 'prom-client'
 import t, { type Test } from 'tap'
 import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../../../shared/redis-client.js'
 import { parseRedisUrl, type RedisTarget } from '../../../shared/redis-url.js'
 import { createRedisScheduleStore } from '../../../tasks/schedules/schedule-store-redis.js'
 import { scheduleKeys } from '../../../tasks/schedules/schedule-keys.js'
 import { tickWindow } from '../../../tasks/schedules/ticks.js'
+import { createScheduleMetrics } from '../../../tasks/schedules/metrics.js'
+import { createScheduler } from '../../../tasks/schedules/scheduler.js'
+import { recordingQueue } from './fake-queue.js'
 import { silentLogger } from '../../helpers/log.js'
 import { startCluster, startRedis, stopRedis } from '../../helpers/redis.js'
 import { every, MINUTE, storeContract, T0 } from './store-contract.js'
@@ -115,5 +119,36 @@ t.test('4 processes claiming each tick at once: exactly one claim per tick, by a
   for (let round = 0; round < rounds; round++) {
     const kinds = results.map((r) => r[round])
     t.equal(kinds.filter((k) => k === 'claimed').length, 1, `tick ${round + 1}: ${kinds.join(',')}`)
+  }
+})
+
+t.test('catch-up on Redis, two nodes, the clock moved ten intervals ahead: latest runs once, none runs nothing', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  for (const catchUp of ['latest', 'none'] as const) {
+    const clients = [await connect(server.url), await connect(server.url)]
+    t.teardown(async () => { await Promise.all(clients.map(closeRedis)) })
+    const keys = scheduleKeys(`catchup-${catchUp}:{q}:`)
+    let skew = T0 - await redisNow(clients[0])
+    // Each node's own clock follows the store's, as a node's clock roughly does Redis'.
+    const localNow = (): number => Date.now() + skew
+    const q = recordingQueue()
+    const nodes = clients.map((c) => createScheduler({
+      store: createRedisScheduleStore(c, { keys, skewMs: () => skew }), queue: q.queue, log: silentLogger(), metrics: createScheduleMetrics(new Registry()), now: localNow
+    }))
+    await createRedisScheduleStore(clients[0], { keys }).put(every('c', { catchUp, overlap: 'allow' }))
+    for (const n of nodes) await n.poll() // baseline
+    skew += 30_050 // just after the next tick
+    for (const n of nodes) await n.poll()
+    t.equal(q.added.length, 1, `${catchUp}: the on-time tick ran`)
+    skew += 10 * MINUTE + 20_000 // every node down for ten intervals, back 20 s after the tenth tick
+    for (let i = 0; i < 3; i++) for (const n of nodes) await n.poll()
+    const late = q.added.slice(1)
+    if (catchUp === 'latest') {
+      t.equal(late.length, 1, 'latest: exactly one catch-up run')
+      t.equal(late[0].scheduledFor, new Date(T0 + 30_000 + 10 * MINUTE).toISOString(), 'the newest missed tick')
+    } else {
+      t.equal(late.length, 0, 'none: zero runs for the missed ticks')
+    }
   }
 })
