@@ -7,6 +7,7 @@ import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
+import { refuseTasksPath } from './tasks-path.js'
 import { sendError } from '../shared/error-response.js'
 import type { Signer } from './session-cookie.js'
 import { appRequestParts, loadSession } from './session-load.js'
@@ -28,6 +29,8 @@ export interface HandlerDeps {
   cookieSamesite: 'lax' | 'strict' | 'none'
   storeFailure: 'closed' | 'open'
   retryAfterSeconds: number
+  /** With `--tasks`: public requests under it are 404 (the app's task endpoints are for its sidecar). */
+  tasksPath?: string
 }
 
 /**
@@ -48,6 +51,7 @@ export function createHandler (deps: HandlerDeps) {
     logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, session: state, aborted: !finished }) })
     try {
       checkFraming(req)
+      refuseTasksPath(req, deps.tasksPath)
       const view = clientView(req, deps.trustProxy, deps.cookieSamesite === 'none')
       const now = deps.clock()
       const loaded = await loadSession(deps, req, now, log)

@@ -21,6 +21,7 @@ import { createMemoryStore } from './store/memory.js'
 import { createRedisStore } from './store/redis.js'
 import { touchGranularity, type SessionStore } from './store/store.js'
 import { createUpgradeHandler } from './upgrade.js'
+import { tasksForDaemon } from '../tasks/worker.js'
 
 export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
@@ -76,7 +77,8 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
     trustProxy: config.trustProxy,
     cookieSamesite: config.cookieSamesite,
     storeFailure: config.storeFailure,
-    retryAfterSeconds: gatewayLimits.retryAfterSeconds
+    retryAfterSeconds: gatewayLimits.retryAfterSeconds,
+    tasksPath: config.tasks ? config.tasksPath : undefined
   }
   const commit = createSessionCommitter({
     ...common,
@@ -105,17 +107,18 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
   server.on('upgrade', upgrade)
   refuseMalformedRequests(server, log, (status) => metrics.requestsWith(status).inc())
 
-  const fleet = joinFleet('gateway', config.redis, {
-    log, timeoutMs: config.redisTimeout,
-    figures: { registry: metrics.registry, requests: 'podside_gateway_requests_total', sessionsCached: () => sessionsCached(store) }
-  })
+  const figures = { registry: metrics.registry, requests: 'podside_gateway_requests_total', sessionsCached: () => sessionsCached(store) }
+  // With --tasks the tasks part joins the fleet under the id its consumer has.
+  const tasks = config.tasks ? tasksForDaemon(config, { ...figures, log, role: 'gateway', clock: deps.clock }) : undefined
+  const fleet = tasks !== undefined ? tasks.fleet : joinFleet('gateway', config.redis, { log, timeoutMs: config.redisTimeout, figures })
+  const sessions = sessionRoutes(store, clock)
   const admin = createAdminServer({
     log,
     token: config.adminToken,
     draining: () => publicDrain.draining,
     registry: metrics.registry,
     ready: async () => await store.ping(),
-    routes: withNodesRoute(fleet, sessionRoutes(store, clock))
+    routes: withNodesRoute(fleet, tasks === undefined ? sessions : async (req, res, url) => await sessions(req, res, url) || await tasks.routes(req, res, url))
   })
   const adminDrain = drainable(admin)
 
@@ -125,17 +128,21 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
       const url = await listen(server, config.listen, '--listen')
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       fleet?.start({ url, adminUrl })
+      tasks?.tasks.start()
+      tasks?.schedules.start()
       log.info({ url, adminUrl, upstream: config.upstream.href, store: store.kind, redis: config.redis?.href }, 'gateway listening')
       return { url, adminUrl }
     },
     async close () {
       log.info('gateway shutting down')
-      await publicDrain.close(config.shutdownTimeout)
+      await tasks?.schedules.stop()
+      await Promise.all([publicDrain.close(config.shutdownTimeout), tasks?.tasks.stop(config.shutdownTimeout)])
       await fleet?.stop()
       await adminDrain.close(0)
       await upstream.close()
       await store.close()
       if (redis !== undefined) await closeRedis(redis)
+      await tasks?.closeRedis()
       log.info('gateway stopped')
     }
   }

@@ -1,6 +1,7 @@
 import { checkListeners, commonSettings, redisSetting } from '../shared/daemon-settings.js'
 import { boolean, duration, httpUrl, list, listenAddress, oneOf, secretList, size, text, type Values } from '../shared/setting-kinds.js'
 import { formatDuration } from '../shared/units.js'
+import { checkTasksConfig, tasksSettings } from '../tasks/settings.js'
 
 const SECOND = 1000
 const HOUR = 3600 * SECOND
@@ -29,7 +30,9 @@ export const gatewaySettings = {
   sessionCacheSize: size('bytes of recently used sessions kept in memory, so repeat requests skip Redis (0 = off)', { default: 32 * MiB }), // 32 MiB
   upstreamTimeout: duration('longest wait for the app\'s response headers, and between body chunks', { default: 60 * SECOND }), // 60 s
   shutdownTimeout: commonSettings.shutdownTimeout,
-  logLevel: commonSettings.logLevel
+  logLevel: commonSettings.logLevel,
+  tasks: boolean('run network tasks: the task API on the admin listener, tasks delivered to --upstream', { default: false }),
+  ...tasksSettings
 }
 
 export type GatewayConfig = Values<typeof gatewaySettings>
@@ -69,5 +72,7 @@ export function checkGatewayConfig (c: GatewayConfig): string[] {
   if (c.redisTimeout <= 0) problems.push('--redis-timeout (PODSIDE_REDIS_TIMEOUT): expected more than 0, got 0')
   if (c.upstreamTimeout <= 0) problems.push('--upstream-timeout (PODSIDE_UPSTREAM_TIMEOUT): expected more than 0, got 0')
   problems.push(...checkListeners(c))
+  if (c.tasks) problems.push(...checkTasksConfig(c))
+  if (!c.tasks && c.schedules !== undefined) problems.push('--schedules (PODSIDE_SCHEDULES): schedules need --tasks (PODSIDE_TASKS) on the gateway')
   return problems
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { checkFraming } from './request-framing.js'
+import { refuseTasksPath } from './tasks-path.js'
 import { upstreamError } from './proxy.js'
 import type { createSessionCommitter } from './session-commit.js'
 import { appRequestParts, loadSession, type SessionLoadDeps } from './session-load.js'
@@ -20,6 +21,7 @@ export interface UpgradeDeps extends SessionLoadDeps {
   cookieSamesite: 'lax' | 'strict' | 'none'
   retryAfterSeconds: number
   timeoutMs: number
+  tasksPath?: string
 }
 
 /**
@@ -39,6 +41,7 @@ export function createUpgradeHandler (deps: UpgradeDeps) {
 
   async function run (req: IncomingMessage, socket: Duplex, head: Buffer, log: Logger): Promise<void> {
     checkFraming(req)
+    refuseTasksPath(req, deps.tasksPath)
     const view = clientView(req, deps.trustProxy, deps.cookieSamesite === 'none')
     const now = deps.clock()
     const loaded = await loadSession(deps, req, now, log)

@@ -14,13 +14,16 @@ import { validateTask } from './validate-task.js'
  *   POST /v1/tasks, GET /v1/tasks?state=S&limit=N, GET|DELETE /v1/tasks/<id>, POST /v1/tasks/<id>/retry
  * A failure of Redis is a 503 with Retry-After: every write is one script, so nothing is half-written.
  */
-export function taskRoutes (queue: TaskQueue, log: Logger): AdminRoute {
+export function taskRoutes (queue: TaskQueue, log: Logger, onStoreError: (err: unknown) => void = () => {}): AdminRoute {
   return async (req, res, url) => {
     if (url.pathname !== '/v1/tasks' && !url.pathname.startsWith('/v1/tasks/')) return false
     try {
       await route(req, res, url)
     } catch (err) {
-      if (!(err instanceof PodsideError)) log.warn({ err, path: url.pathname }, 'task API: the store failed')
+      if (!(err instanceof PodsideError)) {
+        log.warn({ err, path: url.pathname }, 'task API: the store failed')
+        onStoreError(err)
+      }
       sendError(res, err instanceof PodsideError ? err : new TaskStoreUnavailable(), { retryAfterSeconds: tasksLimits.retryAfterSeconds })
     }
     return true

@@ -1,7 +1,7 @@
 import type { Registry } from 'prom-client'
 import type { AdminRoute } from '../shared/admin-server.js'
 import type { Logger } from '../shared/logger.js'
-import type { RedisClient } from '../shared/redis-client.js'
+import { isCommandTimeout, resetStalledConnection, type RedisClient } from '../shared/redis-client.js'
 import { createDelivery } from './deliver.js'
 import { createForwarder } from './forwarder.js'
 import { createTasksMetrics } from './metrics.js'
@@ -73,7 +73,8 @@ export function createTasks (deps: TasksDeps): Tasks {
   return {
     queue,
     store,
-    routes: taskRoutes(queue, log),
+    // A timed-out write must not land later, after its caller was told 503 (see shared/redis-client.ts).
+    routes: taskRoutes(queue, log, (err) => { if (deps.redis !== undefined && isCommandTimeout(err)) resetStalledConnection(deps.redis.client) }),
     get running () { return processor?.running ?? 0 },
     start () {
       if (started) return

@@ -30,6 +30,8 @@ export function createProcessor (deps: ProcessorDeps) {
   let renewTimer: NodeJS.Timeout | undefined
   let lastReclaim = 0
   let failing = false
+  /** A take failed: its answer may be lost while its entries are leased to this node. */
+  let suspect = false
 
   function launch (taken: Taken): void {
     const abort = new AbortController()
@@ -46,6 +48,14 @@ export function createProcessor (deps: ProcessorDeps) {
   async function take (): Promise<Taken[]> {
     const free = deps.concurrency - running.size
     const now = deps.clock()
+    if (suspect) {
+      const own = await deps.store.recoverOwn(deps.node, new Set(running.keys()), free, now)
+      suspect = false
+      if (own.length > 0) {
+        deps.log.info({ tasks: own.map((t) => t.record.id) }, 'recovered tasks leased by a take whose answer was lost')
+        return own
+      }
+    }
     // Leases that ran out first: a crashed node's tasks wait no longer than needed.
     if (now - lastReclaim >= deps.leaseMs / 4) {
       lastReclaim = now
@@ -74,6 +84,7 @@ export function createProcessor (deps: ProcessorDeps) {
       } catch (err) {
         if (!failing) deps.log.warn({ err }, 'cannot take tasks; retrying every second (logged once per outage)')
         failing = true
+        suspect = true
         await new Promise((resolve) => setTimeout(resolve, 1000))
         continue
       }

@@ -103,6 +103,16 @@ export function createMemoryTaskStore (opts: StoreOptions): TaskStore {
       }
       return out
     },
+    async recoverOwn (node, holding, count, now) {
+      const out: Taken[] = []
+      for (const [lease, h] of held) {
+        if (out.length >= count) break
+        if (h.node !== node || holding.has(lease)) continue
+        const t = start(lease, h.id, node, now, false)
+        if (t !== undefined) out.push(t)
+      }
+      return out
+    },
     async renew (node, taken, now) {
       for (const t of taken) {
         const h = held.get(t.lease)

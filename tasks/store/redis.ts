@@ -122,6 +122,18 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
       }
       return await start(node, now, entries, true)
     },
+    async recoverOwn (node, holding, count, now) {
+      const entries: Array<[string, string, string]> = []
+      for (const stream of [k.stream, k.nodeStream(node)]) {
+        const pending = await client.xpending(stream, k.group, '-', '+', count, node).catch(() => []) as Array<[string, string, number, number]>
+        const lost = pending.map(([entry]) => entry).filter((entry) => !holding.has(`${stream} ${entry}`))
+        if (lost.length === 0) continue
+        // Claimed by this node again (idle reset), with the fields to find the task.
+        const claimed = await client.xclaim(stream, k.group, node, 0, ...lost) as Array<[string, string[] | null]>
+        for (const [entry, fields] of claimed) if (fields !== null) entries.push([stream, entry, fields[fields.indexOf('id') + 1]])
+      }
+      return await start(node, now, entries, false)
+    },
     async renew (node, taken) {
       if (taken.length === 0) return
       const byStream = new Map<string, string[]>()

@@ -52,6 +52,12 @@ export interface TaskStore {
   take (node: string, count: number, blockMs: number, now: number): Promise<Taken[]>
   /** Takes up to `count` tasks whose holder stopped renewing for `leaseMs`. */
   reclaim (node: string, count: number, leaseMs: number, now: number): Promise<Taken[]>
+  /**
+   * Tasks leased to `node` that it does not know it holds (`holding`: the leases it runs): a take
+   * whose answer was lost (a timeout while Redis stalled) still leased its entries. They are started
+   * again at once instead of waiting for their lease to run out.
+   */
+  recoverOwn (node: string, holding: ReadonlySet<string>, count: number, now: number): Promise<Taken[]>
   /** Renews the leases of tasks `node` is running. */
   renew (node: string, taken: readonly Taken[], now: number): Promise<void>
   /** Records the attempt and moves the task on. A finish for an attempt that is no longer current only records it. */

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { runCli } from '../../helpers/cli.js'
+import { startDaemon } from '../../helpers/processes.js'
 import { waitFor } from '../../helpers/ports.js'
 import { startRedis, stopRedis } from '../../helpers/redis.js'
 import { recordingApp, startWorker, type Delivery, type Worker } from './workers.js'
@@ -140,4 +141,21 @@ t.test('podside tasks schedules: none listed, JSON, and Redis away', async (t) =
   const away = await runCli(['tasks', 'schedules', '--redis', redis.url, '--redis-timeout', '200ms'])
   t.equal(away.code, 1)
   t.match(away.stderr, /podside tasks schedules: cannot reach Redis/)
+})
+
+t.test('podside gateway --tasks --schedules: the gateway runs the schedule and answers /v1/schedules', async (t) => {
+  const redis = await startRedis()
+  t.teardown(async () => await stopRedis(redis))
+  const app = await recordingApp()
+  t.teardown(app.close)
+  const file = schedulesFile('gw.yaml', { gw: { every: '200ms', overlap: 'allow', task: { name: 'gw', payload: { from: 'gateway' } } } })
+  const gw = await startDaemon('gateway', ['--upstream', app.url, '--redis', redis.url, '--secret', 'a-secret-of-at-least-32-characters-0123', '--tasks', '--schedules', file])
+  t.teardown(async () => { await gw.stop() })
+  await waitFor('two runs through the gateway', () => app.deliveries.length >= 2 ? true : undefined, 15_000)
+  const listed = await (await request(`${gw.adminUrl}/v1/schedules`)).body.json() as { schedules: Array<{ name: string }> }
+  t.same(listed.schedules.map((s) => s.name), ['gw'])
+  t.equal(await gw.stop(), 0, 'stops cleanly')
+  const without = await runCli(['gateway', '--upstream', app.url, '--schedules', file])
+  t.equal(without.code, 2)
+  t.match(without.stderr, /--schedules \(PODSIDE_SCHEDULES\): schedules need --tasks/)
 })

@@ -146,6 +146,20 @@ export function taskStoreContract (t: Test, make: () => Promise<TaskStore>): voi
     t.same(await store.reclaim('n2', 10, 60_000, T0 + 60_001), [])
   })
 
+  t.test('entries leased by a take whose answer was lost are recovered by their node at once', async (t) => {
+    const a = task()
+    const b = task()
+    await store.add(a, [], T0)
+    await store.add(b, [], T0)
+    const taken = await store.take('n1', 2, 0, T0)
+    const keep = taken.find((x) => x.record.id === a.id)!
+    t.same(await store.recoverOwn('n2', new Set(), 10, T0), [], 'not another node\'s')
+    const [lost, ...more] = await store.recoverOwn('n1', new Set([keep.lease]), 10, T0 + 1)
+    t.same(more, [])
+    t.equal(lost.record.id, b.id)
+    t.equal(lost.attempt, 2)
+  })
+
   t.test('a handed-back task is queued again at once, its attempt recorded but not counted', async (t) => {
     const a = task()
     await store.add(a, [], T0)
