@@ -222,8 +222,8 @@ async function runTasks (argv: string[]): Promise<number> {
       stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s)
     })
   }
-  const lines = [`  ${'worker'.padEnd(8)} ${TASKS_WORKER_ABOUT}`, ...Object.entries(taskClientCommands).map(([name, c]) => `  ${name.padEnd(8)} ${c.about}`),
-    `  ${'schedules'.padEnd(8)} ${schedulesCommand.about}`]
+  const lines = [`  ${'worker'.padEnd(9)} ${TASKS_WORKER_ABOUT}`, ...Object.entries(taskClientCommands).map(([name, c]) => `  ${name.padEnd(9)} ${c.about}`),
+    `  ${'schedules'.padEnd(9)} ${schedulesCommand.about}`]
   const text = `Usage: podside tasks <command> [settings]\n\nCommands:\n${lines.join('\n')}\n\nRun \`podside tasks <command> --help\` for its settings.\n`
   if (sub === '--help' || sub === '-h') { process.stdout.write(text); return 0 }
   process.stderr.write((sub === undefined ? '' : `podside tasks: unknown command ${JSON.stringify(sub)}\n\n`) + text)

@@ -4,7 +4,7 @@ import { readSchedulesFile } from './schedules-file.js'
 
 /** `--schedules FILE`: a YAML or JSON file of schedules, put into the store at start. */
 export function schedulesSetting (): Setting<string> {
-  return text('a YAML or JSON file of schedules ({"schedules":{"<name>":{"every":"30s","task":{"name":"…"}}}}), put into Redis at start')
+  return { ...text('a YAML or JSON file of schedules ({"schedules":{"<name>":{"every":"30s","task":{"name":"…"}}}}), put into Redis at start'), kind: '<file>' }
 }
 
 const read = new Map<string, Schedule[]>()
