@@ -67,32 +67,57 @@ if key ~= '' then redis.call('SET', p .. ':key:' .. key, id) end
 return {id, state, 0}
 `
 
-/** Marks taken entries running: ARGV prefix, group, node, now, (stream, entry, id)… → {stream, entry, attempt, takenOver, fields}… */
-export const START = `
-local p, group, node, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local out = {}
-for i = 5, #ARGV, 3 do
-  local s, e, tid = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+/** Lua: marks one taken entry running (or drops it when its task is gone or finished); appends to `out`. */
+const START_ONE = `
+local function start_one (p, group, node, now, s, e, tid, out)
   local k = p .. ':task:' .. tid
   local st = redis.call('HGET', k, 'state')
   if (not st) or ${FINISHED} or st == 'delayed' then
     redis.call('XACK', s, group, e)
     redis.call('XDEL', s, e)
-  else
-    local over = 0
-    if st == 'running' then
-      over = 1
-      local lost = cjson.encode({n = tonumber(redis.call('HGET', k, 'attempt')), node = redis.call('HGET', k, 'runner'),
-        start = tonumber(redis.call('HGET', k, 'stateAt')), durationMs = now - tonumber(redis.call('HGET', k, 'stateAt')),
-        outcome = 'retry', error = 'lease expired: taken over by another node'})
-      local a = redis.call('HGET', k, 'attempts')
-      redis.call('HSET', k, 'attempts', a and (a .. ',' .. lost) or lost)
-    end
-    local n = redis.call('HINCRBY', k, 'attempt', 1)
-    redis.call('ZREM', p .. ':state:' .. st, tid)
-    redis.call('HSET', k, 'state', 'running', 'stateAt', now, 'runner', node)
-    redis.call('ZADD', p .. ':state:running', now, tid)
-    out[#out + 1] = {s, e, n, over, redis.call('HGETALL', k)}
+    return
+  end
+  local over = 0
+  if st == 'running' then
+    over = 1
+    local lost = cjson.encode({n = tonumber(redis.call('HGET', k, 'attempt')), node = redis.call('HGET', k, 'runner'),
+      start = tonumber(redis.call('HGET', k, 'stateAt')), durationMs = now - tonumber(redis.call('HGET', k, 'stateAt')),
+      outcome = 'retry', error = 'lease expired: taken over by another node'})
+    local a = redis.call('HGET', k, 'attempts')
+    redis.call('HSET', k, 'attempts', a and (a .. ',' .. lost) or lost)
+  end
+  local n = redis.call('HINCRBY', k, 'attempt', 1)
+  redis.call('ZREM', p .. ':state:' .. st, tid)
+  redis.call('HSET', k, 'state', 'running', 'stateAt', now, 'runner', node)
+  redis.call('ZADD', p .. ':state:running', now, tid)
+  out[#out + 1] = {s, e, n, over, redis.call('HGETALL', k)}
+end
+`
+
+/** Marks entries already read running: ARGV prefix, group, node, now, (stream, entry, id)… → {stream, entry, attempt, takenOver, fields}… */
+export const START = `${START_ONE}
+local p, group, node, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+for i = 5, #ARGV, 3 do start_one(p, group, node, now, ARGV[i], ARGV[i + 1], ARGV[i + 2], out) end
+return out
+`
+
+/**
+ * Reads up to `count` new entries for `node` (shared stream and its own) and marks them running, in
+ * one round trip: ARGV prefix, group, node, now, count, own stream. (XREADGROUP never blocks in a
+ * script; the caller blocks on its own connection only when this found nothing.)
+ */
+export const TAKE = `${START_ONE}
+local p, group, node, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+local read = redis.call('XREADGROUP', 'GROUP', group, node, 'COUNT', tonumber(ARGV[5]), 'STREAMS', p .. ':stream', ARGV[6], '>', '>')
+if not read then return out end
+for _, stream in ipairs(read) do
+  for _, entry in ipairs(stream[2]) do
+    local f = entry[2]
+    local tid
+    for i = 1, #f, 2 do if f[i] == 'id' then tid = f[i + 1] end end
+    start_one(p, group, node, now, stream[1], entry[1], tid, out)
   end
 end
 return out

@@ -2,11 +2,11 @@ import type { RedisClient } from '../../shared/redis-client.js'
 import { TaskNotFound, TaskNotRetryable, TaskRunning } from '../errors.js'
 import { taskKeys, type TaskKeys } from '../task-keys.js'
 import { TASK_STATES, type Attempt, type TaskRecord, type TaskState } from '../task-queue.js'
-import { ADD, CANCEL, FINISH, HAND_BACK, PROMOTE, RETRY, START } from './redis-scripts.js'
+import { ADD, CANCEL, FINISH, HAND_BACK, PROMOTE, RETRY, START, TAKE } from './redis-scripts.js'
 import type { Next, QueueCounts, StoredTask, StoreOptions, Taken, TaskStore } from './store.js'
 
 type Script = (...args: Array<string | number | Buffer>) => Promise<unknown>
-const SCRIPTS = { podsideTaskAdd: ADD, podsideTaskStart: START, podsideTaskFinish: FINISH, podsideTaskHandBack: HAND_BACK, podsideTaskPromote: PROMOTE, podsideTaskRetry: RETRY, podsideTaskCancel: CANCEL }
+const SCRIPTS = { podsideTaskAdd: ADD, podsideTaskStart: START, podsideTaskTake: TAKE, podsideTaskFinish: FINISH, podsideTaskHandBack: HAND_BACK, podsideTaskPromote: PROMOTE, podsideTaskRetry: RETRY, podsideTaskCancel: CANCEL }
 
 export interface RedisTaskStoreOptions extends StoreOptions {
   /** Commands of the request path and the loops (fails fast). */
@@ -49,8 +49,11 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
 
   async function start (node: string, now: number, entries: Array<[string, string, string]>, takenOver: boolean): Promise<Taken[]> {
     if (entries.length === 0) return []
-    const replies = await runBuffer('podsideTaskStart', k.group, node, now, ...entries.flat()) as Array<[Buffer, Buffer, number, number, Buffer[]]>
-    return replies.map(([s, e, n, over, fields]) => {
+    return started(await runBuffer('podsideTaskStart', k.group, node, now, ...entries.flat()), takenOver)
+  }
+
+  function started (replies: unknown, takenOver: boolean): Taken[] {
+    return (replies as Array<[Buffer, Buffer, number, number, Buffer[]]>).map(([s, e, n, over, fields]) => {
       const { record, payload } = parseRecord(fields)
       return { record, payload, attempt: n, lease: `${s.toString()} ${e.toString()}`, takenOver: takenOver || over === 1 }
     })
@@ -96,6 +99,16 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
       const own = k.nodeStream(node)
       await ensureGroup(k.stream)
       await ensureGroup(own)
+      // Under load there is work at once: read and start in one round trip. Only when there is none
+      // does the node wait, on its own connection, and start what it then reads.
+      let ready: Taken[]
+      try {
+        ready = started(await runBuffer('podsideTaskTake', k.group, node, now, count, own), false)
+      } catch (err) {
+        if (String((err as Error).message).includes('NOGROUP')) { groupsMade.clear(); return [] }
+        throw err
+      }
+      if (ready.length > 0 || blockMs <= 0) return ready
       const reader = opts.blocking ?? client
       let reply: Array<[string, Array<[string, string[]]>]> | null
       try {
