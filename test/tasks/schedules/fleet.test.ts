@@ -159,3 +159,23 @@ t.test('podside gateway --tasks --schedules: the gateway runs the schedule and a
   t.equal(without.code, 2)
   t.match(without.stderr, /--schedules \(PODSIDE_SCHEDULES\): schedules need --tasks/)
 })
+
+t.test('without --redis: one node runs its file\'s schedules from memory, and the API changes them', async (t) => {
+  const app = await recordingApp()
+  t.teardown(app.close)
+  const file = schedulesFile('memory.json', { solo: { every: '200ms', overlap: 'allow', task: { name: 'solo' } } })
+  const [worker] = await fleet(t, 1, ['--upstream', app.url, '--schedules', file, '--log-level', 'info'])
+  await waitFor('runs from memory', () => app.deliveries.length >= 3 ? true : undefined, 15_000)
+  t.equal(new Set(app.deliveries.map((d) => d.scheduledFor)).size, app.deliveries.length, 'one run per tick')
+  const put = await request(`${worker.adminUrl}/v1/schedules/added`, { method: 'PUT', body: JSON.stringify({ every: '200ms', overlap: 'allow', task: { name: 'added' } }) })
+  t.equal(put.statusCode, 201)
+  await put.body.dump()
+  const del = await request(`${worker.adminUrl}/v1/schedules/solo`, { method: 'DELETE' })
+  t.equal(del.statusCode, 204)
+  await del.body.dump()
+  await waitFor('the added schedule to run', async () => {
+    const listed = await (await request(`${worker.adminUrl}/v1/schedules`)).body.json() as { schedules: Array<{ name: string, lastRun: unknown }> }
+    return listed.schedules.length === 1 && listed.schedules[0].name === 'added' && listed.schedules[0].lastRun !== null ? true : undefined
+  }, 10_000)
+  t.pass('PUT and DELETE took effect on the running node')
+})
