@@ -2,7 +2,7 @@ import type { Logger } from '../../shared/logger.js'
 import type { ScheduleMetrics } from './metrics.js'
 import type { Schedule } from './schedule.js'
 import type { Claim, RunResult, ScheduleStore } from './schedule-store.js'
-import { UNFINISHED, type ScheduleQueue } from './task-queue-port.js'
+import { tickTaskId, UNFINISHED, type ScheduleQueue } from './task-queue-port.js'
 import { tickWindow } from './ticks.js'
 
 /** Timing rules of the schedule loop, in one place. */
@@ -98,8 +98,12 @@ export function createScheduler (deps: SchedulerDeps): Scheduler {
       } else if (schedule.overlap === 'skip' && c.previousTaskId !== undefined &&
         UNFINISHED.has((await queue.get(c.previousTaskId))?.state ?? 'done')) {
         result = 'skipped'
+      } else if (c.kind === 'recover' && await queue.get(tickTaskId(name, c.tick)) !== undefined) {
+        // Its claimer added the task and died before recording it: the task runs once, as it is.
+        taskId = tickTaskId(name, c.tick)
       } else {
         taskId = (await queue.add({
+          id: tickTaskId(name, c.tick),
           name: schedule.task.name,
           ...schedule.task.payload === undefined ? {} : { payload: JSON.stringify(schedule.task.payload) },
           ...schedule.task.timeout === undefined ? {} : { timeoutMs: schedule.task.timeout },

@@ -14,7 +14,7 @@ export function recordingQueue () {
       if (failWith !== undefined) throw failWith
       const held = spec.key === undefined ? undefined : byKey.get(spec.key)
       if (held !== undefined && ['queued', 'delayed', 'running'].includes(states.get(held) as string)) return { id: held, state: states.get(held) as string, duplicate: true }
-      const id = `task-${added.length + 1}`
+      const id = spec.id ?? `task-${added.length + 1}`
       added.push({ ...spec, id })
       states.set(id, 'queued')
       if (spec.key !== undefined) byKey.set(spec.key, id)

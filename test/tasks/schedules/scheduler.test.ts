@@ -5,6 +5,7 @@ import { createScheduleMetrics } from '../../../tasks/schedules/metrics.js'
 import { parseSchedule, type Schedule } from '../../../tasks/schedules/schedule.js'
 import { createMemoryScheduleStore } from '../../../tasks/schedules/schedule-store-memory.js'
 import { createScheduler } from '../../../tasks/schedules/scheduler.js'
+import { tickTaskId } from '../../../tasks/schedules/task-queue-port.js'
 import { capturingLogger, silentLogger } from '../../helpers/log.js'
 import { recordingQueue } from './fake-queue.js'
 
@@ -49,14 +50,15 @@ t.test('every 10s on one node: one task per tick, keyed by the tick, scheduled f
   }
   t.equal(s.q.added.length, 5, 'one task per tick across 3 nodes polling twice each')
   t.same(s.q.added[0], {
-    id: 'task-1', name: 'count-uploads', payload: '{"a":1}', timeoutMs: 30_000, key: `schedule:count:${T0 + 10 * SEC}`,
+    id: tickTaskId('count', T0 + 10 * SEC), name: 'count-uploads', payload: '{"a":1}', timeoutMs: 30_000, key: `schedule:count:${T0 + 10 * SEC}`,
     on: 'any', scheduledFor: new Date(T0 + 10 * SEC).toISOString(), schedule: 'count'
   })
   t.same(new Set(s.q.added.map((a) => a.scheduledFor)).size, 5, 'every tick once')
   t.equal(await s.count('count', 'run'), 5)
   const gauge = (await s.registry.getSingleMetric('podside_schedule_last_run_timestamp_seconds')?.get())?.values[0]
   t.equal(gauge?.value, (T0 + 50 * SEC + 3) / 1000, 'the last run\'s time, in seconds')
-  t.match((await s.store.get('count'))?.lastRun, { tick: T0 + 50 * SEC, result: 'run', taskId: 'task-5' })
+  t.match((await s.store.get('count'))?.lastRun, { tick: T0 + 50 * SEC, result: 'run', taskId: tickTaskId('count', T0 + 50 * SEC) })
+  t.not(tickTaskId('count', T0), tickTaskId('other', T0), 'ids differ by schedule')
 })
 
 t.test('on: every enqueues one task per tick for every node', async (t) => {
@@ -73,16 +75,17 @@ t.test('overlap skip: no tick starts while the previous run is unfinished; count
   await s.store.put(schedule('slow', { every: '10s' }))
   await s.node.poll()
   s.at(T0 + 10 * SEC); await s.node.poll()
-  s.q.setState('task-1', 'running')
+  const first = tickTaskId('slow', T0 + 10 * SEC)
+  s.q.setState(first, 'running')
   s.at(T0 + 20 * SEC); await s.node.poll()
-  s.q.setState('task-1', 'queued')
+  s.q.setState(first, 'queued')
   s.at(T0 + 30 * SEC); await s.node.poll()
   t.equal(s.q.added.length, 1, 'two ticks skipped')
   t.equal(await s.count('slow', 'skipped'), 2)
-  s.q.setState('task-1', 'dead')
+  s.q.setState(first, 'dead')
   s.at(T0 + 40 * SEC); await s.node.poll()
   t.equal(s.q.added.length, 2, 'a finished run (even dead) lets the next tick start')
-  t.match((await s.store.get('slow'))?.lastRun, { result: 'run', taskId: 'task-2' })
+  t.match((await s.store.get('slow'))?.lastRun, { result: 'run', taskId: tickTaskId('slow', T0 + 40 * SEC) })
 })
 
 t.test('overlap allow: ticks start whatever the previous run does', async (t) => {
@@ -90,7 +93,7 @@ t.test('overlap allow: ticks start whatever the previous run does', async (t) =>
   await s.store.put(schedule('fast', { every: '10s', overlap: 'allow' }))
   await s.node.poll()
   s.at(T0 + 10 * SEC); await s.node.poll()
-  s.q.setState('task-1', 'running')
+  s.q.setState(tickTaskId('fast', T0 + 10 * SEC), 'running')
   s.at(T0 + 20 * SEC); await s.node.poll()
   t.equal(s.q.added.length, 2)
 })
@@ -143,6 +146,25 @@ t.test('a tick claimed by a node that died before enqueuing is enqueued by anoth
   t.match(s.lines.find((l) => l.msg === 'schedule tick' && l.recovered === true), { schedule: 'r' })
   s.at(T0 + 75 * SEC); await a.poll(); await b.poll()
   t.equal(s.q.added.length, 1, 'recovered once')
+})
+
+t.test('a node that died after adding the tick\'s task but before recording it: the recovery finds the task, adds none', async (t) => {
+  const s = setup({ nodes: 2 })
+  const [a, b] = s.nodes
+  await s.store.put(schedule('r', { every: '1m', overlap: 'allow' }))
+  await a.poll(); await b.poll()
+  const record = s.store.record
+  s.store.record = async () => { throw new Error('died before recording') }
+  s.at(T0 + 60 * SEC)
+  await a.poll() // adds, then fails to record: as if it died there
+  s.store.record = record
+  t.equal(s.q.added.length, 1)
+  s.q.setState(s.q.added[0].id, 'done') // finished before the recovery: its key is free again
+  s.at(T0 + 66 * SEC); await b.poll()
+  t.equal(s.q.added.length, 1, 'not added again')
+  t.match((await s.store.get('r'))?.lastRun, { tick: T0 + 60 * SEC, result: 'run', taskId: tickTaskId('r', T0 + 60 * SEC) })
+  s.at(T0 + 80 * SEC); await a.poll(); await b.poll()
+  t.equal(s.q.added.length, 1, 'and recovered once')
 })
 
 t.test('a task the queue refuses (4xx) is recorded as failed, not retried forever', async (t) => {
