@@ -125,3 +125,12 @@ t.test('with Redis away: 503 with Retry-After and nothing half-written; the file
   }, 15_000)
   t.pass('stored')
 })
+
+t.test('a last run whose task cannot be read shows its outcome as unknown (null), the list still answers', async (t) => {
+  const { call, q } = await admin(t)
+  await call('PUT', '/v1/schedules/a', { every: '1h', task: { name: 'w' } })
+  await call('POST', '/v1/schedules/a/trigger')
+  q.queue.get = async () => { throw new Error('redis away') }
+  const [view] = (await call('GET', '/v1/schedules')).body.schedules
+  t.match(view.lastRun, { result: 'triggered', taskState: null })
+})

@@ -152,3 +152,18 @@ t.test('catch-up on Redis, two nodes, the clock moved ten intervals ahead: lates
     }
   }
 })
+
+t.test('a definition this version cannot read (newer, or damaged) is left out of the list, not fatal', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  const client = await connect(server.url)
+  t.teardown(async () => await closeRedis(client))
+  const keys = scheduleKeys('odd:{q}:')
+  const store = createRedisScheduleStore(client, { keys })
+  await store.put(every('good'))
+  await client.sadd(keys.names, 'newer', 'damaged')
+  await client.hset(keys.schedule('newer'), 'def', JSON.stringify({ every: '1m', jitter: '5s', task: { name: 'w' } }))
+  await client.hset(keys.schedule('damaged'), 'def', '{not json')
+  t.same((await store.list()).map((s) => s.schedule.name), ['good'])
+  t.equal(await store.get('damaged'), undefined)
+})
