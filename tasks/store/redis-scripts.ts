@@ -45,6 +45,8 @@ local function put (tid, node)
     redis.call('ZADD', p .. ':delayed', due, tid)
   elseif node then
     redis.call('XADD', p .. ':node:' .. node, '*', 'id', tid)
+    -- a node gone for good leaves its stream behind: it expires unless copies keep coming
+    redis.call('PEXPIRE', p .. ':node:' .. node, retention)
   else
     redis.call('XADD', p .. ':stream', '*', 'id', tid)
   end

@@ -2,6 +2,7 @@ import type { RedisClient } from '../../shared/redis-client.js'
 import { TaskNotFound, TaskNotRetryable, TaskRunning } from '../errors.js'
 import { taskKeys, type TaskKeys } from '../task-keys.js'
 import { TASK_STATES, type Attempt, type TaskRecord, type TaskState } from '../task-queue.js'
+import { parseRecord } from './redis-record.js'
 import { ADD, CANCEL, FINISH, HAND_BACK, PROMOTE, RETRY, START, TAKE } from './redis-scripts.js'
 import type { Next, QueueCounts, StoredTask, StoreOptions, Taken, TaskStore } from './store.js'
 
@@ -14,6 +15,8 @@ export interface RedisTaskStoreOptions extends StoreOptions {
   /** A connection of its own for the blocking XREADGROUP (a blocked connection serves nothing else); only nodes that run tasks need it. */
   blocking?: RedisClient
   queue?: string
+  /** A consumer holding nothing and idle this long is a node that stopped; the sweep forgets it. @default 3600000 (1 h) */
+  consumerIdleMs?: number
 }
 
 /**
@@ -44,6 +47,9 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
     } catch (err) {
       if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err
     }
+    // A node's own stream expires once no copy came for the retention (the node is likely gone);
+    // a live node then makes it again (NOGROUP below).
+    if (stream !== k.stream) await client.pexpire(stream, opts.retentionMs)
     groupsMade.add(stream)
   }
 
@@ -193,32 +199,16 @@ export function createRedisTaskStore (opts: RedisTaskStoreOptions): TaskStore {
       const pipe = client.pipeline()
       for (const s of ['done', 'cancelled']) pipe.zremrangebyscore(k.index(s), '-inf', now - opts.retentionMs)
       for (const [err] of await pipe.exec() ?? []) if (err !== null) throw err
+      // Every process start is a new consumer: forget those that hold nothing and were idle an hour.
+      await ensureGroup(k.stream)
+      const consumers = await client.xinfo('CONSUMERS', k.stream, k.group) as unknown[][]
+      for (const c of consumers) {
+        const f = new Map<string, unknown>()
+        for (let i = 0; i < c.length; i += 2) f.set(String(c[i]), c[i + 1])
+        if (Number(f.get('pending')) === 0 && Number(f.get('idle')) > (opts.consumerIdleMs ?? 3_600_000)) await client.xgroup('DELCONSUMER', k.stream, k.group, String(f.get('name')))
+      }
     },
     async ping () { await client.ping() },
     async close () {}
   }
-}
-
-/** A task hash (flat field/value list of Buffers) as a record, and its payload. */
-function parseRecord (flat: Buffer[]): { record: TaskRecord, payload: Buffer } {
-  const h = new Map<string, Buffer>()
-  for (let i = 0; i < flat.length; i += 2) h.set(flat[i].toString(), flat[i + 1])
-  const str = (f: string): string | undefined => h.get(f)?.toString()
-  const num = (f: string): number | undefined => { const v = str(f); return v === undefined ? undefined : Number(v) }
-  const attempts = str('attempts')
-  const record: TaskRecord = {
-    id: str('id') ?? '',
-    name: str('name') ?? '',
-    state: (str('state') ?? 'queued') as TaskState,
-    contentType: str('ct') ?? 'application/json',
-    on: (str('on') ?? 'any') as 'any' | 'every',
-    timeoutMs: num('timeout') ?? 0,
-    maxAttempts: num('max') ?? 1,
-    createdAt: num('created') ?? 0,
-    attempts: attempts === undefined ? [] : JSON.parse(`[${attempts}]`) as Attempt[]
-  }
-  const optional: Array<[keyof TaskRecord, unknown]> = [['key', str('key')], ['scheduledFor', str('sf')], ['schedule', str('sched')],
-    ['dueAt', num('due')], ['finishedAt', num('finished')], ['node', str('node')], ['children', str('children')?.split(',')]]
-  for (const [f, v] of optional) if (v !== undefined) (record as unknown as Record<string, unknown>)[f] = v
-  return { record, payload: h.get('payload') ?? Buffer.alloc(0) }
 }

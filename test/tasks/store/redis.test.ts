@@ -5,6 +5,7 @@ import { createRedisTaskStore } from '../../../tasks/store/redis.js'
 import { taskKeys } from '../../../tasks/task-keys.js'
 import { startCluster, startRedis, stopRedis } from '../../helpers/redis.js'
 import { silentLogger } from '../../helpers/log.js'
+import { waitFor } from '../../helpers/ports.js'
 import { RETENTION, task, taskStoreContract } from './contract.js'
 
 async function connect (url: string, timeoutMs = 2000) {
@@ -55,4 +56,21 @@ t.test('acknowledged entries leave the stream, so it does not grow with the work
   t.equal(await client.xlen(taskKeys().stream), 0)
   const pending = await client.xpending(taskKeys().stream, taskKeys().group) as [number]
   t.equal(pending[0], 0)
+})
+
+t.test('the sweep forgets consumers that hold nothing and were idle long enough, and keeps those holding tasks', async (t) => {
+  const server = await startRedis()
+  t.teardown(async () => await stopRedis(server))
+  const client = await connect(server.url)
+  t.teardown(async () => await closeRedis(client))
+  const store = createRedisTaskStore({ client, retentionMs: RETENTION, consumerIdleMs: 50 })
+  await store.add(task(), [], 1)
+  await store.add(task(), [], 1)
+  t.equal((await store.take('busy', 1, 0, 2)).length, 1)
+  const [mine] = await store.take('gone', 1, 0, 2)
+  await store.finish(mine, { n: 1, node: 'gone', start: 3, durationMs: 1, outcome: 'done' }, { state: 'done' }, 4)
+  const names = async (): Promise<string[]> => ((await client.xinfo('CONSUMERS', taskKeys().stream, taskKeys().group)) as unknown[][]).map((c) => String(c[1]))
+  t.same((await names()).sort(), ['busy', 'gone'])
+  await waitFor('the idle consumer forgotten', async () => { await store.sweep(Date.now()); return (await names()).includes('gone') ? undefined : true })
+  t.same(await names(), ['busy'], 'the one holding a task stays')
 })
