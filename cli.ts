@@ -21,6 +21,7 @@ import { request } from 'undici'
 import { checkWorkerConfig, workerSettings } from './tasks/settings.js'
 import { createTasksWorker } from './tasks/worker.js'
 import { runTaskClient, taskClientCommands, type TaskClientCommand } from './tasks/tasks-command.js'
+import { runSchedulesCommand, schedulesCommand } from './tasks/schedules/schedules-command.js'
 
 /** `podside <command>`: one executable for every daemon and tool. */
 const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise<number> }> = {
@@ -223,6 +224,11 @@ async function runTasks (argv: string[]): Promise<number> {
   if (sub === 'worker') {
     return await runDaemon('tasks worker', workerSettings, checkWorkerConfig, (config, log) => createTasksWorker(config, { log }), rest, TASKS_WORKER_ABOUT)
   }
+  if (sub === 'schedules') {
+    const { values, positionals } = settingsOrExit('tasks schedules', schedulesCommand.schema, rest, (v) =>
+      v.redis === undefined ? ['--redis (PODSIDE_REDIS, REDIS_URL) is required: where the schedules are'] : [], schedulesCommand.args, schedulesCommand.about)
+    return await runSchedulesCommand(values, positionals, { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) })
+  }
   if (sub !== undefined && Object.hasOwn(taskClientCommands, sub)) {
     const cmd = taskClientCommands[sub as TaskClientCommand]
     const { values, positionals } = settingsOrExit(`tasks ${sub}`, cmd.schema as typeof taskClientCommands.add.schema, rest, (v) =>
@@ -231,7 +237,8 @@ async function runTasks (argv: string[]): Promise<number> {
       stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s)
     })
   }
-  const lines = [`  ${'worker'.padEnd(8)} ${TASKS_WORKER_ABOUT}`, ...Object.entries(taskClientCommands).map(([name, c]) => `  ${name.padEnd(8)} ${c.about}`)]
+  const lines = [`  ${'worker'.padEnd(9)} ${TASKS_WORKER_ABOUT}`, ...Object.entries(taskClientCommands).map(([name, c]) => `  ${name.padEnd(9)} ${c.about}`),
+    `  ${'schedules'.padEnd(9)} ${schedulesCommand.about}`]
   const text = `Usage: podside tasks <command> [settings]\n\nCommands:\n${lines.join('\n')}\n\nRun \`podside tasks <command> --help\` for its settings.\n`
   if (sub === '--help' || sub === '-h') { process.stdout.write(text); return 0 }
   process.stderr.write((sub === undefined ? '' : `podside tasks: unknown command ${JSON.stringify(sub)}\n\n`) + text)

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { readdirSync } from 'node:fs'
 import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 
 /**
@@ -15,8 +16,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
  *   GET  /headers     JSON: every request header received
  *   POST /upload      counts the body's bytes as they stream in
  *   GET  /ws          WebSocket: sends one message with the Cookie header, then closes
+ *   POST /_podside/tasks/count-uploads   a scheduled task (with `countUploads`): counts the files
+ *                     in the uploads folder and reports it with the tick it ran for
  */
-export function createCookieApp (opts: { name?: string, uploads?: string } = {}): http.Server {
+export function createCookieApp (opts: { name?: string, uploads?: string, countUploads?: { dir: string, report: (line: string) => void } } = {}): http.Server {
   const name = opts.name ?? 'app'
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://app')
@@ -50,6 +53,18 @@ export function createCookieApp (opts: { name?: string, uploads?: string } = {})
         return json(res, { node: name, cookie: req.headers.cookie ?? '', sessionId: req.headers['podside-session-id'] ?? null, user: userOf(req) })
       case '/headers':
         return json(res, { node: name, headers: req.headers, rawHeaders: req.rawHeaders })
+      case '/_podside/tasks/count-uploads': {
+        if (opts.countUploads === undefined || req.method !== 'POST') {
+          res.writeHead(404, { 'content-type': 'text/plain' })
+          return void res.end('not found\n')
+        }
+        const files = readdirSync(opts.countUploads.dir, { recursive: true, withFileTypes: true })
+          .filter((f) => f.isFile() && !f.name.startsWith('.')).length
+        const tick = String(req.headers['podside-task-scheduled-for'] ?? 'now')
+        opts.countUploads.report(`${name} counted ${files} upload${files === 1 ? '' : 's'} (tick ${tick}, task ${String(req.headers['podside-task-id'])})`)
+        req.resume()
+        return json(res, { uploads: files, node: name })
+      }
       case '/upload': {
         let bytes = 0
         req.on('data', (chunk: Buffer) => { bytes += chunk.length })

@@ -10,6 +10,8 @@ import { checkGatewayConfig, gatewaySettings } from '../gateway/settings.js'
 import { createGateway } from '../gateway/server.js'
 import { checkFileproxyConfig, fileproxySettings } from '../fileproxy/settings.js'
 import { createFileproxy } from '../fileproxy/server.js'
+import { checkWorkerConfig, workerSettings } from '../tasks/settings.js'
+import { createTasksWorker } from '../tasks/worker.js'
 import { createBalancer } from './balancer.js'
 import { createCookieApp } from './cookie-app.js'
 
@@ -131,12 +133,20 @@ async function main (): Promise<void> {
   const avatar = (color: string): string => `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><circle cx="32" cy="32" r="30" fill="${color}"/></svg>\n`
   writeFileSync(join(uploads, 'avatars', 'alice.svg'), avatar('#2a7ae2'))
 
+  // A schedule, "every 10 s on one node: count uploads". A dotfile: the file proxies do not serve it
+  // and the count leaves it out.
+  const schedules = join(uploads, '.schedules.json')
+  writeFileSync(schedules, JSON.stringify({ schedules: { 'count-uploads': { every: '10s', on: 'one', task: { name: 'count-uploads' } } } }))
+  let bannerShown = false
+  const report = (line: string): void => { if (bannerShown) process.stdout.write(`  schedule: ${line}\n`) }
+
   const redis = await startRedis()
   const nodes = redis === undefined ? 1 : 2
   const secret = 'demo-secret-for-this-machine-only-0123456789'
   const admins: string[] = []
+  const workers: string[] = []
   for (let n = 1; n <= nodes && !stopping; n++) {
-    const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg' })
+    const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg', countUploads: { dir: uploads, report } })
     const appUrl = await listenLocal(app)
     track(async () => { app.closeAllConnections(); await new Promise((resolve) => app.close(resolve)) })
     const common = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', logLevel, ...redis === undefined ? [] : ['--redis', redis]]
@@ -148,9 +158,15 @@ async function main (): Promise<void> {
     const fp = createFileproxy(fpConfig, { log: createLogger({ name: `fileproxy-${n}`, level: logLevel, stream: logs }) })
     track(async () => await fp.close())
     const f = await fp.listen()
+    const wConfig = loadConfig(workerSettings, ['--upstream', appUrl, '--admin-listen', '127.0.0.1:0', '--log-level', logLevel, '--schedules', schedules,
+      ...redis === undefined ? [] : ['--redis', redis]], {}, checkWorkerConfig).values
+    const worker = createTasksWorker(wConfig, { log: createLogger({ name: `tasks-${n}`, level: logLevel, stream: logs }) })
+    track(async () => await worker.close())
+    const w = await worker.listen()
     gateways.push(g.url)
     fileproxies.push(f.url)
     admins.push(`  node-${n}    gateway admin ${g.adminUrl} (/metrics, /v1/sessions/<id>)   file proxy admin ${f.adminUrl}`)
+    workers.push(`            node-${n} tasks worker admin ${w.adminUrl} (/v1/tasks, /v1/schedules)`)
   }
   if (stopping) return
 
@@ -172,12 +188,16 @@ podside demo: ${nodes === 2 ? 'two nodes sharing sessions and purges through Red
   Change it echo '${avatar('#e24a2a').trim()}' > ${join(uploads, 'avatars', 'alice.svg')}
             it stays cached until you purge it:
   Purge     ${purge}
-${redis === undefined ? '            (one node without Redis: the purge goes to its admin listener)\n' : ''}
+${redis === undefined ? '            (one node without Redis: the purge goes to its admin listener)\n' : ''}  Schedule  count-uploads every 10 s on one node of ${nodes === 2 ? 'the two' : 'one'}: each run prints a "schedule:" line below
+            ${redis === undefined ? `curl -s ${/admin (\S+)/.exec(workers[0] ?? '')?.[1] ?? ''}/v1/schedules` : `npx podside tasks schedules --redis ${redis}`}   next tick, last run, outcome
+
   Admin listeners (loopback only):
 ${admins.join('\n')}
+${workers.join('\n')}
 
 Ctrl-C stops everything this started.
 `)
+  bannerShown = true
 }
 
 main().catch((err: unknown) => {

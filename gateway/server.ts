@@ -118,7 +118,7 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
     draining: () => publicDrain.draining,
     registry: metrics.registry,
     ready: async () => await store.ping(),
-    routes: withNodesRoute(fleet, tasks === undefined ? sessions : async (req, res, url) => await sessions(req, res, url) || await tasks.tasks.routes(req, res, url))
+    routes: withNodesRoute(fleet, tasks === undefined ? sessions : async (req, res, url) => await sessions(req, res, url) || await tasks.routes(req, res, url))
   })
   const adminDrain = drainable(admin)
 
@@ -129,11 +129,13 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       fleet?.start({ url, adminUrl })
       tasks?.tasks.start()
+      tasks?.schedules.start()
       log.info({ url, adminUrl, upstream: config.upstream.href, store: store.kind, redis: config.redis?.href }, 'gateway listening')
       return { url, adminUrl }
     },
     async close () {
       log.info('gateway shutting down')
+      await tasks?.schedules.stop()
       await Promise.all([publicDrain.close(config.shutdownTimeout), tasks?.tasks.stop(config.shutdownTimeout)])
       await fleet?.stop()
       await adminDrain.close(0)

@@ -73,5 +73,6 @@ export function checkGatewayConfig (c: GatewayConfig): string[] {
   if (c.upstreamTimeout <= 0) problems.push('--upstream-timeout (PODSIDE_UPSTREAM_TIMEOUT): expected more than 0, got 0')
   problems.push(...checkListeners(c))
   if (c.tasks) problems.push(...checkTasksConfig(c))
+  if (!c.tasks && c.schedules !== undefined) problems.push('--schedules (PODSIDE_SCHEDULES): schedules need --tasks (PODSIDE_TASKS) on the gateway')
   return problems
 }

@@ -28,10 +28,11 @@ export function createTaskQueue (deps: QueueDeps): TaskQueue & { store: TaskStor
     store,
     async add (spec: NewTask): Promise<AddResult> {
       if (!TASK_NAME.test(spec.name)) throw new BadTask(`name: expected 1 to 128 of A-Z a-z 0-9 . _ ~ -, got ${JSON.stringify(spec.name)}`)
+      if (spec.id !== undefined && !/^[0-9a-f]{32}$/.test(spec.id)) throw new BadTask(`id: expected 32 lowercase hex digits, got ${JSON.stringify(spec.id)}`)
       const now = deps.clock()
       const dueAt = spec.at ?? (spec.delayMs !== undefined && spec.delayMs > 0 ? now + spec.delayMs : undefined)
       const task: StoredTask = {
-        id: randomBytes(16).toString('hex'),
+        id: spec.id ?? randomBytes(16).toString('hex'),
         name: spec.name,
         payload: Buffer.from(spec.payload ?? ''),
         contentType: spec.contentType ?? 'application/json',

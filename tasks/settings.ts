@@ -1,6 +1,7 @@
 import { checkListeners, commonSettings, redisSetting } from '../shared/daemon-settings.js'
 import { duration, httpUrl, listenAddress, Problem, text, type Setting, type Values } from '../shared/setting-kinds.js'
 import { formatDuration, parseDuration } from '../shared/units.js'
+import { checkSchedulesFile, schedulesSetting } from './schedules/schedules-setting.js'
 
 const SECOND = 1000
 const MINUTE = 60 * SECOND
@@ -40,7 +41,8 @@ export const tasksSettings = {
   tasksLease: duration('a task whose node stops renewing it (every third of this while the call is open) is taken over by another node', { default: 15 * SECOND }), // 15 s
   tasksMaxAttempts: count('attempts before a task is dead (kept for inspection and retry)', { default: 10, min: 1 }),
   tasksBackoff: backoff('exponential backoff with full jitter between attempts: MIN..MAX', { minMs: SECOND, maxMs: 10 * MINUTE }), // 1 s .. 10 min
-  tasksRetention: duration('how long finished tasks stay inspectable (dead ones stay until retried or deleted)', { default: 7 * DAY }) // 7 d
+  tasksRetention: duration('how long finished tasks stay inspectable (dead ones stay until retried or deleted)', { default: 7 * DAY }), // 7 d
+  schedules: schedulesSetting()
 }
 
 export type TasksConfig = Values<typeof tasksSettings>
@@ -83,6 +85,7 @@ export function checkTasksConfig (c: TasksConfig): string[] {
     problems.push(`--tasks-lease (PODSIDE_TASKS_LEASE): expected at least ${tasksLimits.minLeaseMs}ms, got ${formatDuration(c.tasksLease)}`)
   }
   if (c.tasksRetention <= 0) problems.push('--tasks-retention (PODSIDE_TASKS_RETENTION): expected more than 0, got 0')
+  problems.push(...checkSchedulesFile(c.schedules))
   return problems
 }
 

@@ -4,6 +4,11 @@ export const TASK_STATES: readonly TaskState[] = ['queued', 'delayed', 'running'
 
 /** What the app (or a schedule) asks for. Durations are ms, times epoch ms. */
 export interface NewTask {
+  /**
+   * The task's id (32 lowercase hex). @default random. Schedules name a tick's task after the tick,
+   * so a node that recovers a tick whose claimer died can tell whether its task was added.
+   */
+  id?: string
   /** Delivered to `POST <upstream><tasks-path>/<name>`. */
   name: string
   /** The request body the app receives (JSON from the task API). */

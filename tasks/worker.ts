@@ -9,6 +9,8 @@ import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
 import type { RedisTarget } from '../shared/redis-url.js'
 import { createTasks, type Tasks } from './create-tasks.js'
+import { createSchedules } from './schedules/create-schedules.js'
+import { schedulesOf } from './schedules/schedules-setting.js'
 import { tasksLimits, type TasksConfig, type WorkerConfig } from './settings.js'
 
 /** The Redis connections a node that runs tasks needs: commands, and one for the blocking read. */
@@ -40,8 +42,15 @@ export function tasksForDaemon (config: TasksConfig & { upstream: URL, redis: Re
     figures: { registry: deps.registry, requests: deps.requests, tasksRunning: () => tasks?.running ?? 0, sessionsCached: deps.sessionsCached }
   })
   tasks = createTasks({ config, redis, log: deps.log, registry: deps.registry, nodeId, liveNodes: taskNodes(fleet, nodeId), clock: deps.clock })
+  const schedules = createSchedules({
+    queue: tasks.queue, redis: redis?.client, settings: { schedules: schedulesOf(config.schedules) },
+    logger: deps.log, metrics: deps.registry, now: deps.clock, nodeId
+  })
   return {
     tasks,
+    schedules,
+    /** The task API and the schedule API, for the admin listener's route chain. */
+    routes: (async (req, res, url) => await tasks.routes(req, res, url) || await schedules.routes(req, res, url)) as typeof tasks.routes,
     fleet,
     nodeId,
     redis,
@@ -62,7 +71,7 @@ export function createTasksWorker (config: WorkerConfig, deps: DaemonDeps): Daem
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const part = tasksForDaemon(config, { log, registry, role: 'tasks', requests: 'podside_tasks_finished_total', clock: deps.clock })
-  const { tasks, fleet } = part
+  const { tasks, schedules, fleet } = part
   if (config.redis === undefined) log.warn('no --redis: tasks live in this process only; run one node, or set --redis to share them')
   let stopping = false
   const admin = createAdminServer({
@@ -71,7 +80,7 @@ export function createTasksWorker (config: WorkerConfig, deps: DaemonDeps): Daem
     draining: () => stopping,
     registry,
     ready: async () => await tasks.store.ping(),
-    routes: withNodesRoute(fleet, tasks.routes)
+    routes: withNodesRoute(fleet, part.routes)
   })
   const adminDrain = drainable(admin)
   return {
@@ -80,12 +89,14 @@ export function createTasksWorker (config: WorkerConfig, deps: DaemonDeps): Daem
       const adminUrl = await listen(admin, config.adminListen, '--admin-listen')
       fleet?.start({ url: '', adminUrl })
       tasks.start()
+      schedules.start()
       log.info({ url: adminUrl, adminUrl, node: part.nodeId, upstream: config.upstream.href, store: tasks.store.kind, redis: config.redis?.href, concurrency: config.tasksConcurrency }, 'tasks worker listening')
       return { url: adminUrl, adminUrl }
     },
     async close () {
       log.info('tasks worker shutting down')
       stopping = true
+      await schedules.stop()
       await tasks.stop(config.shutdownTimeout)
       await fleet?.stop()
       await adminDrain.close(0)

@@ -142,6 +142,18 @@ t.test('the demo: two nodes, one login, uploads, hash URL, purge, Ctrl-C', async
       /#e24a2a/.test(await avatar()) && /#e24a2a/.test(await avatar()) ? true : undefined)
   })
 
+  await t.test('the schedule counts uploads every 10 s on one node, and the printed command lists it', async (t) => {
+    const line = await waitFor('a scheduled run', () => /^ {2}schedule: (node-[12]) counted (\d+) uploads? \(tick (\S+),/m.exec(d.out()) ?? undefined, 25_000)
+    t.equal(line[2], '1', 'the one avatar (the schedules file is a dotfile, left out)')
+    t.equal(Date.parse(line[3]) % 10_000, 0, 'a tick on the 10 s grid')
+    const ticks = [...d.out().matchAll(/^ {2}schedule: node-\d counted \d+ uploads? \(tick (\S+),/gm)].map((m) => m[1])
+    t.equal(new Set(ticks).size, ticks.length, 'one node per tick')
+    const step = /npx podside (tasks schedules --redis \S+)/.exec(out)?.[1].split(' ') as string[]
+    const listed = await runCli(step)
+    t.equal(listed.code, 0, listed.stderr)
+    t.match(listed.stdout, /^count-uploads\s+every 10s\s+one\s+count-uploads\s+\S+\s+\S+\s+run\s+/m)
+  })
+
   if (existsSync('/proc/self/environ')) t.ok(d.leftRunning().length >= 2, 'the check sees the demo and its redis-server while they run')
   d.demo.kill('SIGINT')
   t.equal(await d.exited, 0, 'Ctrl-C stops everything and exits 0')

@@ -5,8 +5,9 @@ import { errorName, PodsideError } from '../../shared/errors.js'
 import * as gateway from '../../gateway/errors.js'
 import * as fileproxy from '../../fileproxy/errors.js'
 import * as tasks from '../../tasks/errors.js'
+import * as schedules from '../../tasks/schedules/errors.js'
 
-const catalogues = { common, gateway, fileproxy, tasks }
+const catalogues = { common, gateway, fileproxy, tasks, schedules }
 const entries = Object.entries(catalogues).flatMap(([catalogue, exports]) =>
   Object.entries(exports as Record<string, unknown>)
     .filter(([, v]) => typeof v === 'function' && typeof (v as { code?: unknown }).code === 'string')
