@@ -12,6 +12,8 @@ import tls from 'node:tls'
  */
 export interface ShardConnection {
   readonly key: string
+  /** False once closed (by either side). */
+  readonly open: boolean
   /** Resolves once subscribed; rejects with the server's error (`MOVED …` when the slot is elsewhere). */
   ssubscribe (channel: string): Promise<void>
   /** Resolves once the server answered: every message it sent before has arrived. */
@@ -100,10 +102,13 @@ export async function connectShard (opts: ShardConnectionOptions): Promise<Shard
     const ok = await send('AUTH', ...(opts.username !== undefined ? [opts.username] : []), opts.password).catch((err: Error) => err)
     if (ok instanceof Error) { socket.destroy(); throw ok }
   }
+  // Named so an operator can tell it in CLIENT LIST; an error answer (ACL) does not matter, silence does.
   await send('CLIENT', 'SETNAME', 'podside-ssubscriber').catch(() => {})
+  if (socket.destroyed) throw new Error(`${opts.host}:${opts.port} did not answer`)
   open = true
   return {
     key: `${opts.host}:${opts.port}`,
+    get open () { return open },
     async ssubscribe (channel) {
       const r = await send('SSUBSCRIBE', channel)
       if (!Array.isArray(r) || r[0] !== 'ssubscribe') throw new Error(`unexpected answer to SSUBSCRIBE: ${String(r)}`)

@@ -64,7 +64,7 @@ export function createShardSubscriber (opts: ShardSubscriberOptions): ShardSubsc
   async function open (host: string, port: number): Promise<ShardConnection> {
     const key = `${host}:${port}`
     const known = conns.get(key)
-    if (known !== undefined) return known
+    if (known?.open === true) return known
     const conn = await opts.connect({
       host, port,
       onMessage: (_channel, text) => opts.onMessage(text),
