@@ -16,11 +16,17 @@
  * the script ran where nobody listens (a slot being migrated), and the writer publishes again.
  */
 
-/** The announcement every changing script ends with: `announce(cmd, channel)` returns `heard`. */
+/**
+ * The announcement every changing script ends with: `announce(cmd, channel)` returns `heard`, or
+ * -1 when Redis refused it (SPUBLISH before Redis 7.0): the change stands, and no gateway caches
+ * there (its SSUBSCRIBE is refused too).
+ */
 const ANNOUNCE = `
 local function announce (cmd, channel)
   if channel == '' then return 0 end
-  return redis.call(cmd, channel, KEYS[1])
+  local n = redis.pcall(cmd, channel, KEYS[1])
+  if type(n) ~= 'number' then return -1 end
+  return n
 end
 `
 

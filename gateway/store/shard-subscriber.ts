@@ -51,6 +51,8 @@ export function createShardSubscriber (opts: ShardSubscriberOptions): ShardSubsc
   let attempt = 0
   let retry: NodeJS.Timeout | undefined
   let complete = false
+  // SSUBSCRIBE unknown (Redis before 7.0): the cache stays off; asking again would change nothing.
+  let unsupported = false
 
   function lose (bucket: number): void {
     losses[bucket]++
@@ -103,7 +105,12 @@ export function createShardSubscriber (opts: ShardSubscriberOptions): ShardSubsc
       const conn = await open(g.host, g.port)
       await Promise.all(g.buckets.map(async (b) => {
         const before = losses[b]
-        try { await conn.ssubscribe(opts.channels[b]) } catch { return } // MOVED: the map was stale; next round
+        try {
+          await conn.ssubscribe(opts.channels[b])
+        } catch (err) {
+          if (/unknown command/i.test((err as Error).message)) unsupported = true
+          return // MOVED: the map was stale; next round
+        }
         if (losses[b] !== before || conns.get(conn.key) !== conn || closed) return
         at[b] = conn
         opts.onSubscribed(b)
@@ -129,6 +136,12 @@ export function createShardSubscriber (opts: ShardSubscriberOptions): ShardSubsc
       running = false
     }
     if (closed) return
+    if (unsupported) {
+      opts.log.warn('the session cache stays off: this Redis Cluster has no sharded pub/sub (SSUBSCRIBE needs Redis 7.0 or later)')
+      for (const conn of conns.values()) conn.close()
+      conns.clear()
+      return
+    }
     if (done) {
       attempt = 0
       if (!complete) opts.log.info({ channels: at.length, masters: conns.size }, 'subscribed')

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap'
+import net from 'node:net'
 import { Redis, type Cluster } from 'ioredis'
 import { cacheStore } from '../../../gateway/store/cached.js'
 import { clusterCacheParts, slotRanges } from '../../../gateway/store/invalidations.js'
@@ -181,4 +182,35 @@ t.test('a closed subscriber stops subscribing', async (t) => {
   await subscriber.sync('all')
   t.equal(subscriber.live(0), false)
   t.ok(connects <= 1)
+})
+
+t.test('a Redis without sharded pub/sub (before 7.0): the cache stays off, said once, not asked again', async (t) => {
+  // A server that knows CLIENT but not SSUBSCRIBE, as Redis 6 answers.
+  let asked = 0
+  const old = net.createServer((socket) => {
+    socket.on('data', (d) => {
+      for (const m of String(d).matchAll(/\r\n(CLIENT|SSUBSCRIBE)\r\n/g)) {
+        if (m[1] === 'SSUBSCRIBE') asked++
+        socket.write(m[1] === 'CLIENT' ? '+OK\r\n' : '-ERR unknown command \'SSUBSCRIBE\', with args beginning with: \r\n')
+      }
+    })
+  })
+  await new Promise<void>((resolve) => old.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => old.close())
+  const { port } = old.address() as net.AddressInfo
+  const { log, lines } = capturingLogger()
+  let rounds = 0
+  const subscriber = createShardSubscriber({
+    channels: bucketChannels().slice(0, 8),
+    slotOf: (b) => b * BUCKET_STRIDE,
+    topology: async () => { rounds++; return [{ start: 0, end: 16383, host: '127.0.0.1', port }] },
+    connect: async (c) => await connectShard({ ...c, timeoutMs: 2000 }),
+    log, onMessage () {}, onSubscribed () {}, onLost () {}, retryMs: () => 1
+  })
+  t.teardown(async () => await subscriber.close())
+  const warning = 'the session cache stays off: this Redis Cluster has no sharded pub/sub (SSUBSCRIBE needs Redis 7.0 or later)'
+  await waitFor('the warning', () => lines.find((l) => l.msg === warning))
+  t.equal(asked, 8)
+  t.equal(rounds, 1, 'not asked again')
+  t.equal(subscriber.live(0), false)
 })
