@@ -214,3 +214,27 @@ t.test('a Redis without sharded pub/sub (before 7.0): the cache stays off, said 
   t.equal(rounds, 1, 'not asked again')
   t.equal(subscriber.live(0), false)
 })
+
+t.test('a failing CLUSTER SLOTS and a stale slot map (MOVED) are tried again until every bucket is subscribed', async (t) => {
+  const command = await client(t)
+  const { log, lines } = capturingLogger()
+  let calls = 0
+  const subscriber = createShardSubscriber({
+    channels: bucketChannels(),
+    slotOf: (b) => b * BUCKET_STRIDE,
+    async topology () {
+      calls++
+      if (calls === 1) throw new Error('CLUSTERDOWN')
+      const real = slotRanges(await command.cluster('SLOTS') as unknown[][])
+      // Second look: every slot said to be on the first master, as a map from before a resharding.
+      return calls === 2 ? [{ ...real[0], start: 0, end: 16383 }] : real
+    },
+    connect: async (c) => await connectShard({ ...c, timeoutMs: 2000 }),
+    log, onMessage () {}, onSubscribed () {}, onLost () {}, retryMs: () => 5
+  })
+  t.teardown(async () => await subscriber.close())
+  await waitFor('every bucket subscribed', () => lines.find((l) => l.msg === 'subscribed'))
+  t.ok(lines.some((l) => l.msg === 'shard channels: subscribing failed; retrying'))
+  t.ok(calls >= 3)
+  t.ok(bucketChannels().every((_, b) => subscriber.live(b)))
+})
