@@ -44,6 +44,8 @@ export async function connectShard (opts: ShardConnectionOptions): Promise<Shard
     ? tls.connect({ host: opts.host, port: opts.port, servername: net.isIP(opts.host) === 0 ? opts.host : undefined })
     : net.connect({ host: opts.host, port: opts.port })
   socket.setNoDelay(true)
+  // An idle subscribed connection sends nothing: let the kernel notice a master that vanished.
+  socket.setKeepAlive(true, 5000)
   const pending: Pending[] = []
   let buffer: Buffer = Buffer.alloc(0)
   let open = false
