@@ -43,13 +43,14 @@ const NOT_COPIED = new Set(['_r', '_g', '_d', '_s', '_v'])
 export interface RedisStoreOptions {
   prefix?: string
   /**
-   * Under Cluster (the default with a Cluster client): changes are announced with SPUBLISH on the shard channel of the session's slot
-   * (slots.ts) instead of PUBLISH on the one channel, which the cluster bus would broadcast.
+   * Under Cluster (the default with a Cluster client): changes are announced with SPUBLISH on the
+   * shard channel of the session's slot (slots.ts) instead of PUBLISH on the one channel, which the
+   * cluster bus would broadcast to every node.
    */
   sharded?: boolean
   /**
    * Under Cluster with the session cache on: a change that reached no subscriber is announced
-   * again through the command client, which sends it where the gateways listen (see below).
+   * again through the command client, which sends it where the gateways listen (see `heard`).
    */
   republish?: boolean
 }
