@@ -1,5 +1,6 @@
 import http from 'node:http'
 import { randomBytes } from 'node:crypto'
+import { Cluster } from 'ioredis'
 import { createAdminServer } from '../shared/admin-server.js'
 import { joinFleet } from '../shared/fleet/join-fleet.js'
 import { withNodesRoute } from '../shared/fleet/nodes-route.js'
@@ -38,7 +39,7 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
   let rawStore: SessionStore
   if (config.redis !== undefined) {
     redis = createRedisClient(config.redis, { role: 'command', timeoutMs: config.redisTimeout, log })
-    rawStore = createRedisStore(redis, timeouts)
+    rawStore = createRedisStore(redis, timeouts, { republish: config.redis.mode === 'cluster' && config.sessionCacheSize > 0 })
   } else {
     log.warn('no --redis: sessions live in this process only; run one node, or set --redis to share them')
     rawStore = createMemoryStore(timeouts)
@@ -48,21 +49,18 @@ export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon 
     if (command !== undefined && isCommandTimeout(err)) resetStalledConnection(command)
   })
   if (config.redis !== undefined && config.sessionCacheSize > 0) {
-    if (config.redis.mode === 'cluster') {
-      log.info('no session cache under Redis Cluster: its bus relays invalidations without the ordering the cache needs')
-    } else {
-      const hit = metrics.sessionCache.labels('hit')
-      const miss = metrics.sessionCache.labels('miss')
-      // In front of the instrumentation: hits skip it (it measures Redis).
-      store = createCachedStore(store, {
-        target: config.redis,
-        maxBytes: config.sessionCacheSize,
-        touchEveryMs: timeouts.touchEveryMs,
-        timeoutMs: config.redisTimeout,
-        log,
-        counts: { hit: () => hit.inc(), miss: () => miss.inc() }
-      })
-    }
+    const hit = metrics.sessionCache.labels('hit')
+    const miss = metrics.sessionCache.labels('miss')
+    // In front of the instrumentation: hits skip it (it measures Redis).
+    store = createCachedStore(store, {
+      target: config.redis,
+      maxBytes: config.sessionCacheSize,
+      touchEveryMs: timeouts.touchEveryMs,
+      timeoutMs: config.redisTimeout,
+      log,
+      counts: { hit: () => hit.inc(), miss: () => miss.inc() },
+      command: redis instanceof Cluster ? redis : undefined
+    })
   }
   let keys = config.secret
   if (keys === undefined || keys.length === 0) {

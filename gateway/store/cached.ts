@@ -1,9 +1,9 @@
-import { createChannelSubscriber, type ChannelSubscriber } from '../../shared/channel-subscriber.js'
+import type { Cluster } from 'ioredis'
 import type { Logger } from '../../shared/logger.js'
 import type { RedisTarget } from '../../shared/redis-url.js'
+import { channelInvalidations, clusterCacheParts, shardInvalidations } from './invalidations.js'
 import { createSessionCache, type SessionCache } from './session-cache.js'
-import { idOfSessionKey, invalidationChannel } from './redis.js'
-import type { SessionStore } from './store.js'
+import type { SessionRecord, SessionStore } from './store.js'
 
 export interface CachedStoreHooks {
   hit: () => void
@@ -12,7 +12,7 @@ export interface CachedStoreHooks {
    * Resolves once the invalidation this process's write just published has been sent to every
    * node (see session-cache.ts); called before the write's answer goes to the browser.
    */
-  announced: () => Promise<void>
+  announced: (ids: string[]) => Promise<void>
 }
 
 /**
@@ -33,9 +33,15 @@ export function cacheStore (store: SessionStore, cache: SessionCache, hooks: Cac
     } finally {
       for (const id of ids()) cache.drop(id)
     }
-    await hooks.announced()
+    await hooks.announced(ids())
     return result
   }
+  /**
+   * Reads of one session in flight: a request that misses joins the read already under way, so a
+   * hot session's reload is one Redis read. Only a read started since the last invalidation is
+   * joined (same ticket): one started before may hold what was since changed.
+   */
+  const loading = new Map<string, { ticket: number, read: Promise<SessionRecord | undefined> }>()
   return {
     ...store,
     async load (id, now) {
@@ -43,9 +49,14 @@ export function cacheStore (store: SessionStore, cache: SessionCache, hooks: Cac
       if (cached !== undefined) { hooks.hit(); return cached }
       hooks.miss()
       const ticket = cache.ticket()
-      const session = await store.load(id, now)
-      if (session !== undefined) cache.put(session, ticket)
-      return session
+      const under = loading.get(id)
+      if (under !== undefined && under.ticket === ticket) return await under.read
+      const read = store.load(id, now).then((session) => {
+        if (session !== undefined) cache.put(session, ticket)
+        return session
+      }).finally(() => { if (loading.get(id)?.read === read) loading.delete(id) })
+      loading.set(id, { ticket, read })
+      return await read
     },
     async apply (id, input, now) {
       let writtenTo = id
@@ -74,29 +85,22 @@ export interface CachedStoreOptions {
   timeoutMs: number
   log: Logger
   counts: { hit: () => void, miss: () => void }
+  /** Under Cluster: the command client (asked who serves which slots). */
+  command?: Cluster
 }
 
 /**
- * The Redis store behind a session cache kept live by its own subscription to the invalidation
- * channel (closed with the store).
+ * The Redis store behind a session cache kept live by its own subscription to the invalidations
+ * (closed with the store): the one channel, or under Cluster a shard channel per bucket of slots.
  */
 export function createCachedStore (store: SessionStore, opts: CachedStoreOptions): SessionStore {
-  const cache = createSessionCache({ maxBytes: opts.maxBytes, touchEveryMs: opts.touchEveryMs })
-  const invalidations = createChannelSubscriber(opts.target, {
-    channel: invalidationChannel(),
-    timeoutMs: opts.timeoutMs,
-    log: opts.log,
-    onMessage (key) {
-      const id = idOfSessionKey(key)
-      if (id !== undefined) cache.drop(id)
-    },
-    onSubscribed: () => cache.setLive(true),
-    onLost () {
-      cache.setLive(false)
-      opts.log.warn('session invalidations lost: the session cache is off until they are back')
-    }
-  })
-  const cached = cacheStore(store, cache, { ...opts.counts, announced: waitAnnounced(invalidations, opts.timeoutMs) })
+  const sharded = opts.target.mode === 'cluster'
+  if (sharded && opts.command === undefined) throw new Error('the session cache under Cluster needs the command client')
+  const cache = createSessionCache({ maxBytes: opts.maxBytes, touchEveryMs: opts.touchEveryMs, parts: sharded ? clusterCacheParts : undefined })
+  const invalidations = sharded
+    ? shardInvalidations(cache, opts.command as Cluster, opts)
+    : channelInvalidations(cache, opts)
+  const cached = cacheStore(store, cache, { ...opts.counts, announced: invalidations.announced })
   const withClose: SessionStore = {
     ...cached,
     async close () {
@@ -113,19 +117,4 @@ const cachesOf = new WeakMap<SessionStore, SessionCache>()
 /** Sessions held by the store's session cache (the fleet registry shows it); undefined without one. */
 export function sessionsCached (store: SessionStore): number | undefined {
   return cachesOf.get(store)?.entries
-}
-
-/**
- * After a write: wait (at most `ms`) until this node's subscription has seen what the write
- * published. Redis then has sent the invalidation to every node, before the browser can be
- * redirected to one. Without a subscription there is nothing to wait for.
- */
-function waitAnnounced (subscriber: ChannelSubscriber, ms: number): () => Promise<void> {
-  return async () => {
-    if (!subscriber.ready) return
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-    try { await Promise.race([subscriber.sync(), late]) } catch { /* the subscription dropped: its cache is off */ }
-    clearTimeout(timer)
-  }
 }

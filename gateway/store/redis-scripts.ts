@@ -9,10 +9,26 @@
  * cookie each, as JSON [name, value, domain, path, flags, expires, created, order]
  * (expires 0 = session-only; order: its line in the answer that created it).
  *
- * Scripts that change a session PUBLISH its key on the invalidation channel (given in ARGV) before
- * they return: every gateway's session cache drops it, and the message leaves Redis ahead of the
- * writer's reply.
+ * Scripts that change a session publish its key on the invalidation channel (given in ARGV with the
+ * command: PUBLISH, or SPUBLISH to a shard channel in the session's slot under Cluster; '' = none)
+ * before they return: every gateway's session cache drops it, and the message leaves Redis ahead of
+ * the writer's reply. They return how many subscribers it reached (`heard`): 0 under Cluster means
+ * the script ran where nobody listens (a slot being migrated), and the writer publishes again.
  */
+
+/**
+ * The announcement every changing script ends with: `announce(cmd, channel)` returns `heard`, or
+ * -1 when Redis refused it (SPUBLISH before Redis 7.0): the change stands, and no gateway caches
+ * there (its SSUBSCRIBE is refused too).
+ */
+const ANNOUNCE = `
+local function announce (cmd, channel)
+  if channel == '' then return 0 end
+  local n = redis.pcall(cmd, channel, KEYS[1])
+  if type(n) ~= 'number' then return -1 end
+  return n
+end
+`
 
 /**
  * KEYS[1] session. ARGV now, idleMs, touch(0|1), touchEveryMs. Returns the hash (with the last-seen
@@ -54,11 +70,12 @@ return h
 
 /**
  * KEYS[1] session. ARGV now, idleMs, absoluteMs, create(0|1), user ('' = unchanged), maxCookies,
- * channel, rotatedAt ('' = unchanged), then per change: op ('set'|'del'), field, json, expires.
- * Returns {'ok', absoluteExpiry, maxPersistent, previousUser, refused, maxPersistentBefore} |
- * {'moved', id} | {'gone'}. maxPersistent is the latest expiry among the cookies left after the changes.
+ * channel, rotatedAt ('' = unchanged), publish command, then per change: op ('set'|'del'), field,
+ * json, expires. Returns {'ok', absoluteExpiry, maxPersistent, previousUser, refused,
+ * maxPersistentBefore, heard} | {'moved', id} | {'gone'}. maxPersistent is the latest expiry among
+ * the cookies left after the changes.
  */
-export const APPLY = `
+export const APPLY = ANNOUNCE + `
 local key = KEYS[1]
 local now, idle, absMs, maxCookies = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[6])
 local META = {'_c', '_a', '_x', '_r', '_u', '_s', '_g', '_o', '_v', '_d'}
@@ -77,7 +94,7 @@ local metaCount = 0
 for i = 1, #META do if meta[i] then metaCount = metaCount + 1 end end
 local refused = 0
 local shrunk = false
-for i = 9, #ARGV, 4 do
+for i = 10, #ARGV, 4 do
   local field = ARGV[i + 1]
   if ARGV[i] == 'del' then
     if redis.call('HDEL', key, field) == 1 then shrunk = true end
@@ -120,35 +137,35 @@ redis.call('HSET', key, '_s', now, '_x', x)
 -- A regenerate copying this session meanwhile sees the version move and copies again.
 redis.call('HINCRBY', key, '_v', 1)
 redis.call('PEXPIRE', key, math.max(1, math.min(a, math.max(now + idle, x)) - now))
-redis.call('PUBLISH', ARGV[7], KEYS[1])
-return {'ok', tostring(a), tostring(x), previous, refused, tostring(xBefore)}
+local heard = announce(ARGV[9], ARGV[7])
+return {'ok', tostring(a), tostring(x), previous, refused, tostring(xBefore), heard}
 `
 
 /**
- * KEYS[1] old session. ARGV newId, now, graceMs, channel, version. Marks it moved to newId, whose
- * copy was written first, if it is still at the version that was copied. Returns 'ok', 'changed'
- * (an answer wrote to it meanwhile: copy again) or nil (gone, ended or already moved).
+ * KEYS[1] old session. ARGV newId, now, graceMs, channel, version, publish command. Marks it moved
+ * to newId, whose copy was written first, if it is still at the version that was copied. Returns
+ * {'ok', heard}, 'changed' (an answer wrote to it meanwhile: copy again) or nil (gone, ended or
+ * already moved).
  */
-export const MARK_MOVED = `
+export const MARK_MOVED = ANNOUNCE + `
 local m = redis.call('HMGET', KEYS[1], '_a', '_r', '_v')
 if not m[1] or m[2] or tonumber(m[1]) <= tonumber(ARGV[2]) then return false end
 if (m[3] or '0') ~= ARGV[5] then return 'changed' end
 redis.call('HSET', KEYS[1], '_r', ARGV[1], '_g', tonumber(ARGV[2]) + tonumber(ARGV[3]))
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 or ttl > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-redis.call('PUBLISH', ARGV[4], KEYS[1])
-return 'ok'
+return {'ok', announce(ARGV[6], ARGV[4])}
 `
 
 /**
- * KEYS[1] moved session. ARGV at, channel. The regenerate is about to answer: a request arriving
- * with the old id from `at` on is not in flight, and gets no session.
+ * KEYS[1] moved session. ARGV at, channel, publish command. The regenerate is about to answer: a
+ * request arriving with the old id from `at` on is not in flight, and gets no session. Returns
+ * heard, or -1 when it was not moved.
  */
-export const RETIRE = `
-if redis.call('HEXISTS', KEYS[1], '_r') == 0 then return 0 end
+export const RETIRE = ANNOUNCE + `
+if redis.call('HEXISTS', KEYS[1], '_r') == 0 then return -1 end
 redis.call('HSET', KEYS[1], '_d', ARGV[1])
-redis.call('PUBLISH', ARGV[2], KEYS[1])
-return 1
+return announce(ARGV[3], ARGV[2])
 `
 
 /** KEYS[1] new session. ARGV now, idleMs, then field/value pairs. Writes a regenerated copy. */
@@ -166,10 +183,14 @@ redis.call('PEXPIRE', KEYS[1], math.max(1, math.min(a, math.max(now + idle, x)) 
 return 1
 `
 
-/** KEYS[1] session. ARGV channel. Deletes it; returns {user, movedTo} ('' when none). */
-export const DESTROY = `
+/**
+ * KEYS[1] session. ARGV channel, publish command. Deletes it; returns {user, movedTo, deleted,
+ * heard} ('' when none; heard -1 when there was nothing to delete).
+ */
+export const DESTROY = ANNOUNCE + `
 local m = redis.call('HMGET', KEYS[1], '_u', '_r')
 local n = redis.call('DEL', KEYS[1])
-if n > 0 then redis.call('PUBLISH', ARGV[1], KEYS[1]) end
-return {m[1] or '', m[2] or '', n}
+local heard = -1
+if n > 0 then heard = announce(ARGV[2], ARGV[1]) end
+return {m[1] or '', m[2] or '', n, heard}
 `

@@ -1,16 +1,19 @@
+import { Cluster } from 'ioredis'
 import type { RedisClient } from '../../shared/redis-client.js'
 import { cookieKey, type JarCookie, type SameSite } from '../jar.js'
 import { APPLY, DESTROY, LOAD, MARK_MOVED, RETIRE, WRITE_COPY } from './redis-scripts.js'
+import { bucketChannels, bucketOfId } from './slots.js'
 import type { ApplyInput, ApplyResult, SessionRecord, SessionStore, StoreTimeouts } from './store.js'
 
 type Reply = string | number | null | Reply[]
 interface Scripts {
   podsideLoad (key: string, now: number, idle: number, touch: number, touchEvery: number): Promise<string[] | null>
   podsideApply (key: string, ...args: Array<string | number>): Promise<Reply[]>
-  podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string, version: string): Promise<'ok' | 'changed' | null>
+  podsideMarkMoved (key: string, newId: string, now: number, grace: number, channel: string, version: string, publish: string): Promise<['ok', number] | 'changed' | null>
   podsideWriteCopy (key: string, ...args: Array<string | number>): Promise<number>
-  podsideRetire (key: string, at: number, channel: string): Promise<number>
-  podsideDestroy (key: string, channel: string): Promise<[string, string, number]>
+  podsideRetire (key: string, at: number, channel: string, publish: string): Promise<number>
+  podsideDestroy (key: string, channel: string, publish: string): Promise<[string, string, number, number]>
+  spublish (channel: string, message: string): Promise<number>
 }
 
 const FLAG_HOST_ONLY = 1
@@ -37,15 +40,37 @@ const REGENERATE_ATTEMPTS = 5
 /** Bookkeeping of the old id that its copy does not take over. */
 const NOT_COPIED = new Set(['_r', '_g', '_d', '_s', '_v'])
 
+export interface RedisStoreOptions {
+  prefix?: string
+  /**
+   * Under Cluster (the default with a Cluster client): changes are announced with SPUBLISH on the
+   * shard channel of the session's slot (slots.ts) instead of PUBLISH on the one channel, which the
+   * cluster bus would broadcast to every node.
+   */
+  sharded?: boolean
+  /**
+   * Under Cluster with the session cache on: a change that reached no subscriber is announced
+   * again through the command client, which sends it where the gateways listen (see `heard`).
+   */
+  republish?: boolean
+}
+
 /**
  * Sessions in Redis (standalone, Sentinel or Cluster). One hash per session, keyed
  * `podside:s:{<id>}`: the braces are a Cluster hash tag, so a session's keys share a slot and its
  * scripts stay atomic, while sessions spread over every master. Users index sessions in
  * `podside:u:{<user>}` sets, kept outside the scripts (another slot) and cleaned on read.
  */
-export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: { prefix?: string } = {}): SessionStore {
+export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: RedisStoreOptions = {}): SessionStore {
   const prefix = opts.prefix ?? DEFAULT_PREFIX
-  const channel = invalidationChannel(prefix)
+  const shardChannels = (opts.sharded ?? client instanceof Cluster) ? bucketChannels(prefix) : undefined
+  const publish = shardChannels === undefined ? 'PUBLISH' : 'SPUBLISH'
+  /** Where a change to this session is announced ('' = nowhere: an id no gateway caches). */
+  const channelOf = (id: string): string => {
+    if (shardChannels === undefined) return invalidationChannel(prefix)
+    const bucket = bucketOfId(id)
+    return bucket === -1 ? '' : shardChannels[bucket]
+  }
   const sessionKey = (id: string): string => `${prefix}s:{${id}}`
   const userKey = (user: string): string => `${prefix}u:{${encodeURIComponent(user)}}`
   client.defineCommand('podsideLoad', { numberOfKeys: 1, lua: LOAD })
@@ -61,8 +86,21 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     return flat === null ? undefined : decode(id, flat)
   }
 
+  /**
+   * While a slot migrates, a script on a key already moved runs on the importing master (ASK),
+   * where no gateway listens yet: the message reached nobody. The source master still serves the
+   * slot's channels until the migration ends (and then unsubscribes its listeners, who stop
+   * caching the slot), so the same message sent through the client, which routes by its slot map,
+   * reaches them.
+   */
+  async function heard (id: string, n: number): Promise<void> {
+    const channel = channelOf(id)
+    if (n === 0 && opts.republish === true && channel !== '') await redis.spublish(channel, sessionKey(id))
+  }
+
   async function destroyOne (id: string): Promise<{ existed: boolean, movedTo: string }> {
-    const [user, movedTo, n] = await redis.podsideDestroy(sessionKey(id), channel)
+    const [user, movedTo, n, reached] = await redis.podsideDestroy(sessionKey(id), channelOf(id), publish)
+    await heard(id, reached)
     if (user !== '') await redis.srem(userKey(user), id)
     return { existed: n > 0, movedTo }
   }
@@ -82,7 +120,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     inspect: async (id, now) => await read(id, now, false),
 
     async apply (id, input: ApplyInput, now): Promise<ApplyResult> {
-      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies, channel, input.rotatedAt ?? '']
+      const args: Array<string | number> = [now, t.idleMs, t.absoluteMs, input.create ? 1 : 0, input.user ?? '', t.maxCookies, channelOf(id), input.rotatedAt ?? '', publish]
       for (const ch of input.changes) {
         if (ch.op === 'delete') args.push('del', 'c:' + cookieKey(ch.domain, ch.path, ch.name), '', 0)
         else args.push('set', 'c:' + cookieKey(ch.cookie.domain, ch.cookie.path, ch.cookie.name), encodeCookie(ch.cookie), ch.cookie.expires)
@@ -91,10 +129,11 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
       if (reply[0] === 'moved') {
         // Regenerated while this response was in flight: its cookies belong to the new id.
         id = String(reply[1])
-        reply = await redis.podsideApply(sessionKey(id), ...args.map((a, i) => i === 3 ? 0 : a))
+        reply = await redis.podsideApply(sessionKey(id), ...args.map((a, i) => i === 3 ? 0 : i === 6 ? channelOf(id) : a))
       }
       if (reply[0] !== 'ok') return { status: 'gone' }
-      const [, absolute, maxPersistent, previousUser, refused, maxPersistentBefore] = reply
+      const [, absolute, maxPersistent, previousUser, refused, maxPersistentBefore, reached] = reply
+      await heard(id, Number(reached))
       if (input.user !== undefined && input.user !== previousUser) {
         if (previousUser !== '') await redis.srem(userKey(String(previousUser)), id)
         await redis.sadd(userKey(input.user), id)
@@ -114,9 +153,10 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
         const fields: string[] = []
         for (const [field, value] of Object.entries(flat)) if (!NOT_COPIED.has(field)) fields.push(field, value)
         await redis.podsideWriteCopy(sessionKey(newId), now, t.idleMs, ...fields)
-        const marked = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs, channel, flat._v ?? '0')
+        const marked = await redis.podsideMarkMoved(sessionKey(oldId), newId, now, t.graceMs, channelOf(oldId), flat._v ?? '0', publish)
         if (marked === 'changed') continue
         if (marked === null) break
+        await heard(oldId, marked[1])
         if (flat._u !== undefined) {
           await redis.sadd(userKey(flat._u), newId)
           await redis.srem(userKey(flat._u), oldId)
@@ -129,7 +169,7 @@ export function createRedisStore (client: RedisClient, t: StoreTimeouts, opts: {
     },
 
     async retire (oldId, at) {
-      await redis.podsideRetire(sessionKey(oldId), at, channel)
+      await heard(oldId, await redis.podsideRetire(sessionKey(oldId), at, channelOf(oldId), publish))
     },
 
     async destroy (id) {

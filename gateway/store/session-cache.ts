@@ -13,7 +13,9 @@ import type { SessionRecord } from './store.js'
  *   → browser → other node, then finds the message already there. This node's own writes drop
  *   the session at once.
  * - Only while subscribed: when the subscription drops, the cache empties and stays off until it
- *   is back. A read that was in flight while anything was dropped is not kept (`ticket`).
+ *   is back. A read that was in flight while anything was dropped is not kept (`ticket`). Under
+ *   Cluster the subscription is one channel per bucket of slots (`parts`): a lost bucket empties the
+ *   cache and only that bucket's sessions stay uncached until it is back.
  * - Freshness. An entry answers until the session's last-seen time is `touchEveryMs` old (≤ 10 s),
  *   when the store must record a new one anyway, and never past the absolute expiry. So even a
  *   message lost without the connection noticing is outlived by at most that, and the idle
@@ -31,16 +33,26 @@ export interface SessionCache {
   clear (): void
   /** Whether invalidations are arriving; off, the cache empties and answers nothing. */
   setLive (live: boolean): void
+  /** The same for one part (with `parts`): off, the cache empties and that part's sessions stay out. */
+  setPartLive (part: number, live: boolean): void
   readonly live: boolean
   readonly bytes: number
   readonly entries: number
 }
 
-interface Entry { session: SessionRecord, freshUntil: number }
+interface Entry { session: SessionRecord, freshUntil: number, part: number }
 
-export function createSessionCache (opts: { maxBytes: number, touchEveryMs: number }): SessionCache {
+export interface SessionCacheOptions {
+  maxBytes: number
+  touchEveryMs: number
+  /** Sessions fall in `count` parts, each live on its own (-1: a session never kept). */
+  parts?: { count: number, of: (id: string) => number }
+}
+
+export function createSessionCache (opts: SessionCacheOptions): SessionCache {
   const entries = new LRUCache<string, Entry>({ maxSize: opts.maxBytes, sizeCalculation: (e) => sizeOf(e.session) })
   let live = false
+  const partLive = new Array<boolean>(opts.parts?.count ?? 0).fill(false)
   // Bumped by every drop: a read that started before one may hold what was dropped.
   let generation = 0
 
@@ -49,7 +61,7 @@ export function createSessionCache (opts: { maxBytes: number, touchEveryMs: numb
       if (!live) return undefined
       const e = entries.get(id)
       if (e === undefined) return undefined
-      if (now >= e.freshUntil) {
+      if (now >= e.freshUntil || (opts.parts !== undefined && !partLive[e.part])) {
         entries.delete(id)
         return undefined
       }
@@ -59,8 +71,10 @@ export function createSessionCache (opts: { maxBytes: number, touchEveryMs: numb
     put (session, ticket) {
       // A regenerated id answers only during its grace period: not worth keeping.
       if (!live || ticket !== generation || session.movedTo !== undefined) return
+      const part = opts.parts?.of(session.id) ?? 0
+      if (opts.parts !== undefined && partLive[part] !== true) return
       const freshUntil = Math.min(session.lastSeen + opts.touchEveryMs, session.absoluteExpiry)
-      entries.set(session.id, { session, freshUntil })
+      entries.set(session.id, { session, freshUntil, part })
     },
     drop (id) {
       generation++
@@ -74,6 +88,11 @@ export function createSessionCache (opts: { maxBytes: number, touchEveryMs: numb
       generation++
       entries.clear()
       live = on
+    },
+    setPartLive (part, on) {
+      generation++
+      if (!on) entries.clear()
+      partLive[part] = on
     },
     get live () { return live },
     get bytes () { return entries.calculatedSize },

@@ -41,7 +41,7 @@ async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
 }
 
 t.test('Cluster: SIGKILL of the master holding both subscriptions; a purge published through a surviving node is applied by both', async (t) => {
-  const cluster = await startCluster(3, 1)
+  const cluster = await startCluster(3, { replicas: 1 })
   t.teardown(async () => await cluster.close())
   const nodes = [await startDaemon('fileproxy', args(cluster.url)), await startDaemon('fileproxy', args(cluster.url))]
   t.teardown(async () => await Promise.all(nodes.map(async (n) => await n.stop())))

@@ -80,49 +80,121 @@ export async function stopRedis (server: RedisServer): Promise<void> {
 }
 
 export interface RedisCluster {
+  /** The masters' ports, as created. */
   ports: number[]
+  /** Every node's port (masters, then replicas). */
+  allPorts: number[]
   url: string
-  /** SIGKILL of the node on `port` (a crash); with replicas, one of its replicas takes over. */
+  /** Port of the master serving `slot` now (asked of a live node). */
+  ownerOf (slot: number): Promise<number>
+  /** Ports of the nodes that are masters with slots now. */
+  masters (): Promise<number[]>
+  /**
+   * Moves `slot` (and its keys) from its master to the master at `to`, as `redis-cli --cluster
+   * reshard` does: IMPORTING/MIGRATING, MIGRATE key by key, then SETSLOT NODE on the target, the
+   * source and the others. `between` runs after the keys moved and before the slot's owner changes:
+   * the window in which scripts on those keys run on the target by ASK redirection.
+   */
+  moveSlot (slot: number, to: number, between?: () => Promise<void>): Promise<void>
+  /** SIGKILL one node (a master: its replica takes over after the node timeout). */
   kill (port: number): Promise<void>
+  /** Resolves once the replica of `port` caught up with it (same replication offset). */
+  replicaCaughtUp (port: number): Promise<void>
+  /** Resolves once every live node reports cluster_state:ok and agrees who serves every slot. */
+  settled (): Promise<void>
   close (): Promise<void>
 }
 
+async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
+  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  c.on('error', () => {})
+  try { await c.connect(); return await fn(c) } finally { c.disconnect() }
+}
+
 /**
- * A real Redis Cluster of `masters` masters, each with `replicas` replicas (none by default: a
- * killed master then takes its slots down), with every slot assigned.
+ * A real Redis Cluster of `masters` masters with every slot assigned, and `replicas` replicas per
+ * master (node timeout 2 s, so a killed master's replica is promoted within seconds).
  */
-export async function startCluster (masters = 3, replicas = 0): Promise<RedisCluster> {
+export async function startCluster (masters = 3, opts: { replicas?: number } = {}): Promise<RedisCluster> {
+  const replicas = opts.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'podside-cluster-'))
   const ports: number[] = []
-  const children: ChildProcess[] = []
+  const children = new Map<number, ChildProcess>()
   for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await freePort()
     const bus = await freePort()
     ports.push(port)
-    children.push(await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+    children.set(port, await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
       '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0']))
   }
-  process.once('exit', () => { for (const c of children) c.kill('SIGKILL') })
-  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
+  process.once('exit', () => { for (const c of children.values()) c.kill('SIGKILL') })
+  const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
+    '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
   if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stderr}${create.stdout}`)
-  await waitFor('cluster_state:ok on every node', async () => {
-    for (const port of ports) {
-      const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true })
-      try {
-        await c.connect()
-        if (!(await c.cluster('INFO') as string).includes('cluster_state:ok')) return undefined
-        // Replicas count once they are in sync with their master.
-        if (replicas > 0 && /role:slave/.test(await c.info('replication')) && !/master_link_status:up/.test(await c.info('replication'))) return undefined
-      } finally { c.disconnect() }
-    }
-    return true
-  }, 30_000)
+  const alive = (): number[] => ports.filter((p) => children.get(p)?.exitCode === null && children.get(p)?.signalCode === null)
+  const slotsOf = async (port: number): Promise<Array<[number, number, number]>> =>
+    (await ask(port, async (c) => await c.cluster('SLOTS')) as unknown[][]).map((r) => [Number(r[0]), Number(r[1]), Number((r[2] as unknown[])[1])])
+  const idOf = async (port: number): Promise<string> => await ask(port, async (c) => await c.cluster('MYID') as string)
+  const settled = async (): Promise<void> => {
+    await waitFor('cluster_state:ok and one slot map on every node', async () => {
+      let seen: string | undefined
+      for (const port of alive()) {
+        if (!(await ask(port, async (c) => await c.cluster('INFO') as string)).includes('cluster_state:ok')) return undefined
+        const map = JSON.stringify((await slotsOf(port)).sort((a, b) => a[0] - b[0]))
+        if (seen !== undefined && map !== seen) return undefined
+        seen = map
+      }
+      // Replicas count once they are in sync with their master (Redis 7 waits 5 s before a first
+      // sync unless told not to; a failover before it would promote an empty replica).
+      for (const port of alive()) {
+        const info = await ask(port, async (c) => await c.info('replication'))
+        if (/role:slave/.test(info) && !/master_link_status:up/.test(info)) return undefined
+      }
+      return true
+    }, 30_000)
+  }
+  await settled()
+  const ownerOf = async (slot: number): Promise<number> => {
+    const r = (await slotsOf(alive()[0])).find(([a, b]) => a <= slot && slot <= b)
+    if (r === undefined) throw new Error(`no owner for slot ${slot}`)
+    return r[2]
+  }
   return {
-    ports,
-    url: `redis-cluster://${ports.map((p) => `127.0.0.1:${p}`).join(',')}`,
-    async kill (port) { await kill(children[ports.indexOf(port)]) },
+    ports: ports.slice(0, masters),
+    allPorts: ports,
+    url: `redis-cluster://${ports.slice(0, masters).map((p) => `127.0.0.1:${p}`).join(',')}`,
+    ownerOf,
+    async masters () { return [...new Set((await slotsOf(alive()[0])).map((r) => r[2]))].sort((a, b) => a - b) },
+    async moveSlot (slot, to, between) {
+      const from = await ownerOf(slot)
+      if (from === to) return
+      const [fromId, toId] = [await idOf(from), await idOf(to)]
+      await ask(to, async (c) => await c.cluster('SETSLOT', slot, 'IMPORTING', fromId))
+      await ask(from, async (c) => await c.cluster('SETSLOT', slot, 'MIGRATING', toId))
+      await ask(from, async (c) => {
+        for (;;) {
+          const keys = await c.cluster('GETKEYSINSLOT', slot, 10) as string[]
+          if (keys.length === 0) break
+          await c.call('MIGRATE', '127.0.0.1', String(to), '', '0', '5000', 'KEYS', ...keys)
+        }
+      })
+      await between?.()
+      for (const port of [to, from, ...alive().filter((p) => p !== to && p !== from)]) {
+        await ask(port, async (c) => await c.cluster('SETSLOT', slot, 'NODE', toId)).catch(() => {}) // a replica refuses: it follows its master
+      }
+    },
+    async kill (port) { await kill(children.get(port)) },
+    async replicaCaughtUp (port) {
+      await waitFor(`the replica of ${port} to catch up`, async () => {
+        const info = await ask(port, async (c) => await c.info('replication'))
+        const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1])
+        const lines = info.split('\n').filter((l) => /^slave\d+:/.test(l))
+        return lines.length > 0 && lines.every((l) => Number(/offset=(\d+)/.exec(l)?.[1]) === offset) ? true : undefined
+      })
+    },
+    settled,
     async close () {
-      await Promise.all(children.map(kill))
+      await Promise.all([...children.values()].map(kill))
       rmSync(dir, { recursive: true, force: true })
     }
   }

@@ -85,3 +85,20 @@ t.test('a failed write drops the session here but waits for no announcement', as
   t.equal(cache.get(id, T0 + 2), undefined, 'the write may have happened: dropped')
   t.equal(counts.announced, 0)
 })
+
+t.test('a failed read is shared by the requests that joined it, and the next request reads again', async (t) => {
+  const { inner, cache } = setup()
+  const id = newSessionId()
+  await inner.apply(id, { changes: [set('a', '1')], create: true }, T0)
+  let reads = 0
+  let fail = true
+  const store = cacheStore({ ...inner, load: async (i, now) => { reads++; if (fail) throw new Error('redis gone'); return await inner.load(i, now) } }, cache, {
+    hit () {}, miss () {}, announced: async () => {}
+  })
+  const results = await Promise.allSettled(Array.from({ length: 5 }, async () => await store.load(id, T0 + 1)))
+  t.same(results.map((r) => r.status), Array(5).fill('rejected'))
+  t.equal(reads, 1)
+  fail = false
+  t.equal((await store.load(id, T0 + 2))?.cookies[0].value, '1')
+  t.equal(reads, 2)
+})

@@ -3,7 +3,7 @@ import { createRedisClient, closeRedis, waitReady } from '../../../shared/redis-
 import { parseRedisUrl, type RedisTarget } from '../../../shared/redis-url.js'
 import { createRedisStore, idOfSessionKey, invalidationChannel } from '../../../gateway/store/redis.js'
 import { createCachedStore } from '../../../gateway/store/cached.js'
-import { Redis } from 'ioredis'
+import { Redis, type Cluster } from 'ioredis'
 import { startCluster, startRedis, startSentinel, stopRedis } from '../../helpers/redis.js'
 import { waitFor } from '../../helpers/ports.js'
 import { newSessionId } from '../../../gateway/session-cookie.js'
@@ -72,6 +72,21 @@ t.test('redis store on a 3-master Redis Cluster', async (t) => {
   const cluster = await startCluster(3)
   t.teardown(async () => await cluster.close())
   contractOn(t, () => cluster.url)
+})
+
+t.test('redis store on a 3-master Redis Cluster behind the session cache, kept live by shard channels', async (t) => {
+  const cluster = await startCluster(3)
+  t.teardown(async () => await cluster.close())
+  storeContract(t, async () => {
+    const client = await connect(cluster.url)
+    const { log, lines } = capturingLogger()
+    const store = createCachedStore(createRedisStore(client, contractTimeouts, { republish: true }), {
+      target: parseRedisUrl(cluster.url) as RedisTarget, maxBytes: 1 << 20, touchEveryMs: contractTimeouts.touchEveryMs, timeoutMs: 2000, log,
+      counts: { hit () {}, miss () {} }, command: client as Cluster
+    })
+    await waitFor('the shard subscriptions', () => lines.find((l) => l.msg === 'subscribed'))
+    return { ...store, close: async () => { await store.close(); await closeRedis(client) } }
+  })
 })
 
 t.test('redis store through Sentinel', async (t) => {
