@@ -1,6 +1,6 @@
 import { promisify } from 'node:util'
 import { brotliCompress, constants, gzip } from 'node:zlib'
-import type { FileMeta } from './file-store.js'
+import type { FileMeta } from './file-meta.js'
 
 const brotli = promisify(brotliCompress)
 const gz = promisify(gzip)

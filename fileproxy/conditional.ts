@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import parseRange from 'range-parser'
-import type { FileMeta } from './file-store.js'
+import type { FileMeta } from './file-meta.js'
 
 export type Plan =
   | { status: 200 }

@@ -7,24 +7,14 @@ import type { Logger } from '../shared/logger.js'
 import { CacheStatus, type CacheStatusValue } from './cache-status.js'
 import { createCompressor, isCompressible, type CompressLevels, type Variants } from './compress.js'
 import { VolumeUnavailable } from './errors.js'
+import { changed, digest, fileMeta, type FileMeta } from './file-meta.js'
+import { createLargeFileHashes } from './large-file-hash.js'
 import type { FileproxyMetrics } from './metrics.js'
 import { createOpener, fsError, isVolumeFailure, realFs, type FsOps, type OpenedFile } from './open-file.js'
 import type { PurgeSpec } from './purge-message.js'
 import { purgeMatch } from './purge-match.js'
 
-export interface FileMeta {
-  key: string
-  size: number
-  mtimeMs: number
-  /** The first 22 characters of the base64url SHA-256 of the content (132 bits). */
-  hash: string
-  contentType: string
-  /** `"<hash>"` and the HTTP date of mtime, made once per load rather than per response. */
-  etag: string
-  lastModified: string
-  /** A compressible type with --compress on: every answer says `Vary: Accept-Encoding`. */
-  varies: boolean
-}
+export type { FileMeta }
 
 /**
  * `memory`: the body is in hand, with its compressed variants once they are made. `disk`: the file
@@ -107,7 +97,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     sizeCalculation: (e, key) => e.body.length + (e.variants.br?.body.length ?? 0) + (e.variants.gzip?.body.length ?? 0) + key.length + opts.entryOverheadBytes,
     dispose: (_e, _key, reason) => { if (reason === 'evict') metrics.evictions.inc() }
   })
-  const hashes = new LRUCache<string, { signature: string, hash: string }>({ max: opts.hashMemoEntries })
+  const hashes = createLargeFileHashes(opts.hashMemoEntries, metrics)
   const loads = new Map<string, Load>()
   const fs = opts.fs ?? realFs
   const opener = createOpener(opts.root, fs)
@@ -123,7 +113,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
       const type = contentType(extname(key)) || 'application/octet-stream'
       const varies = opts.compress && isCompressible(type)
       if (st.size > opts.maxObjectSize) {
-        const hash = await hashOf(key, file, token)
+        const hash = await hashes.of(key, file, () => token.stale)
         // Every caller waiting now gets this handle; later ones start a load of their own.
         if (loads.get(key) === token) loads.delete(key)
         file.share(token.users)
@@ -151,21 +141,6 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     } finally {
       if (!shared) file.release()
     }
-  }
-
-  /** The hash of a large file, read from its open handle once per version (path, inode, size, mtime). */
-  async function hashOf (key: string, file: OpenedFile, token: Load): Promise<string> {
-    const st = file.stat
-    const signature = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`
-    const memo = hashes.get(key)
-    if (memo?.signature === signature) return memo.hash
-    metrics.diskReads.inc()
-    const h = createHash('sha256')
-    let read = 0
-    for await (const chunk of file.fh.createReadStream({ start: 0, autoClose: false }) as AsyncIterable<Buffer>) { h.update(chunk); read += chunk.length }
-    const hash = digest(h)
-    if (!token.stale && read === st.size) hashes.set(key, { signature, hash })
-    return hash
   }
 
   /**
@@ -283,7 +258,7 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
         }
         if (match.hasPrefixes) {
           for (const key of [...cache.keys()]) if (match.underPrefix(key)) { cache.delete(key); dropped++ }
-          for (const key of [...hashes.keys()]) if (match.underPrefix(key)) hashes.delete(key)
+          hashes.dropUnder(match.underPrefix)
         }
       }
       for (const [key, l] of loads) {
@@ -296,17 +271,4 @@ export function createFileStore (opts: FileStoreOptions): FileStore {
     get bytes () { return cache.calculatedSize },
     get entries () { return cache.size }
   }
-}
-
-function fileMeta (key: string, size: number, mtimeMs: number, hash: string, contentType: string, varies: boolean): FileMeta {
-  return { key, size, mtimeMs, hash, contentType, etag: `"${hash}"`, lastModified: new Date(mtimeMs).toUTCString(), varies }
-}
-
-export function digest (h: ReturnType<typeof createHash>): string {
-  return h.digest('base64url').slice(0, 22)
-}
-
-/** Whether a file changed between two fstats of one handle. */
-export function changed (before: { size: number, mtimeMs: number }, after: { size: number, mtimeMs: number }): boolean {
-  return before.size !== after.size || before.mtimeMs !== after.mtimeMs
 }

@@ -3,7 +3,7 @@ import type { ServerResponse } from 'node:http'
 import { Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { TornRead } from './errors.js'
-import { changed, digest, type FileMeta } from './file-store.js'
+import { changed, digest, type FileMeta } from './file-meta.js'
 import type { OpenedFile } from './open-file.js'
 
 /**
