@@ -18,8 +18,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
  *   GET  /ws          WebSocket: sends one message with the Cookie header, then closes
  *   POST /_podside/tasks/count-uploads   a scheduled task (with `countUploads`): counts the files
  *                     in the uploads folder and reports it with the tick it ran for
+ *   POST /_podside/tasks/warm-cache   a task fanned out to every node (with `warmCache`): reports
+ *                     which node ran it
  */
-export function createCookieApp (opts: { name?: string, uploads?: string, countUploads?: { dir: string, report: (line: string) => void } } = {}): http.Server {
+export function createCookieApp (opts: { name?: string, uploads?: string, countUploads?: { dir: string, report: (line: string) => void }, warmCache?: { report: (line: string) => void } } = {}): http.Server {
   const name = opts.name ?? 'app'
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://app')
@@ -64,6 +66,15 @@ export function createCookieApp (opts: { name?: string, uploads?: string, countU
         opts.countUploads.report(`${name} counted ${files} upload${files === 1 ? '' : 's'} (tick ${tick}, task ${String(req.headers['podside-task-id'])})`)
         req.resume()
         return json(res, { uploads: files, node: name })
+      }
+      case '/_podside/tasks/warm-cache': {
+        if (opts.warmCache === undefined || req.method !== 'POST') {
+          res.writeHead(404, { 'content-type': 'text/plain' })
+          return void res.end('not found\n')
+        }
+        opts.warmCache.report(`${name} warmed its cache (task ${String(req.headers['podside-task-id'])})`)
+        req.resume()
+        return json(res, { warmed: true, node: name })
       }
       case '/upload': {
         let bytes = 0

@@ -139,14 +139,17 @@ async function main (): Promise<void> {
   writeFileSync(schedules, JSON.stringify({ schedules: { 'count-uploads': { every: '10s', on: 'one', task: { name: 'count-uploads' } } } }))
   let bannerShown = false
   const report = (line: string): void => { if (bannerShown) process.stdout.write(`  schedule: ${line}\n`) }
+  // A task fanned out to every node (`on: every`), posted once the banner is shown: "warm each node's cache".
+  const warmed = (line: string): void => { process.stdout.write(`  fan-out:  ${line}\n`) }
 
   const redis = await startRedis()
   const nodes = redis === undefined ? 1 : 2
   const secret = 'demo-secret-for-this-machine-only-0123456789'
   const admins: string[] = []
   const workers: string[] = []
+  const workerAdmins: string[] = []
   for (let n = 1; n <= nodes && !stopping; n++) {
-    const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg', countUploads: { dir: uploads, report } })
+    const app = createCookieApp({ name: `node-${n}`, uploads: '/uploads/avatars/alice.svg', countUploads: { dir: uploads, report }, warmCache: { report: warmed } })
     const appUrl = await listenLocal(app)
     track(async () => { app.closeAllConnections(); await new Promise((resolve) => app.close(resolve)) })
     const common = ['--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', '--log-level', logLevel, ...redis === undefined ? [] : ['--redis', redis]]
@@ -167,6 +170,7 @@ async function main (): Promise<void> {
     fileproxies.push(f.url)
     admins.push(`  node-${n}    gateway admin ${g.adminUrl} (/metrics, /v1/sessions/<id>)   file proxy admin ${f.adminUrl}`)
     workers.push(`            node-${n} tasks worker admin ${w.adminUrl} (/v1/tasks, /v1/schedules)`)
+    workerAdmins.push(w.adminUrl)
   }
   if (stopping) return
 
@@ -188,7 +192,8 @@ podside demo: ${nodes === 2 ? 'two nodes sharing sessions and purges through Red
   Change it echo '${avatar('#e24a2a').trim()}' > ${join(uploads, 'avatars', 'alice.svg')}
             it stays cached until you purge it:
   Purge     ${purge}
-${redis === undefined ? '            (one node without Redis: the purge goes to its admin listener)\n' : ''}  Schedule  count-uploads every 10 s on one node of ${nodes === 2 ? 'the two' : 'one'}: each run prints a "schedule:" line below
+${redis === undefined ? '            (one node without Redis: the purge goes to its admin listener)\n' : ''}  Fan-out   warm-cache posted once with "on": "every": each node runs it once and prints a "fan-out:" line below
+  Schedule  count-uploads every 10 s on one node of ${nodes === 2 ? 'the two' : 'one'}: each run prints a "schedule:" line below
             ${redis === undefined ? `curl -s ${/admin (\S+)/.exec(workers[0] ?? '')?.[1] ?? ''}/v1/schedules` : `npx podside tasks schedules --redis ${redis}`}   next tick, last run, outcome
 
   Admin listeners (loopback only):
@@ -198,6 +203,26 @@ ${workers.join('\n')}
 Ctrl-C stops everything this started.
 `)
   bannerShown = true
+  // The demo goes on without it: the fan-out is one of several things to try.
+  await fanOut(workerAdmins, nodes).catch((err: Error) => { process.stdout.write(`  fan-out:  warm-cache not posted: ${err.message}\n`) })
+}
+
+/**
+ * Posts "warm-cache" to every node (`on: every`) through node-1's task API, once the fleet registry
+ * lists every node's worker (a node that has not joined yet would get no copy), and prints the task.
+ */
+async function fanOut (admins: string[], nodes: number): Promise<void> {
+  if (stopping || admins.length === 0) return
+  const deadline = Date.now() + 10_000
+  while (nodes > 1 && !stopping && Date.now() < deadline) {
+    const view = await fetch(`${admins[0]}/v1/nodes`).then(async (r) => r.ok ? await r.json() as { nodes: Array<{ state: string, tasksRunning: number | null }> } : undefined).catch(() => undefined)
+    if ((view?.nodes.filter((n) => n.state === 'live' && n.tasksRunning !== null).length ?? 0) >= nodes) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  if (stopping) return
+  const res = await fetch(`${admins[0]}/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'warm-cache', on: 'every' }) })
+  const task = await res.json() as { id?: string }
+  process.stdout.write(`  fan-out:  posted warm-cache to every node: curl -s ${admins[0]}/v1/tasks/${String(task.id)}   its copies, one per node, and their states\n`)
 }
 
 main().catch((err: unknown) => {

@@ -154,6 +154,18 @@ t.test('the demo: two nodes, one login, uploads, hash URL, purge, Ctrl-C', async
     t.match(listed.stdout, /^count-uploads\s+every 10s\s+one\s+count-uploads\s+\S+\s+\S+\s+run\s+/m)
   })
 
+  await t.test('the task fanned out at start ran once on each node', async (t) => {
+    const posted = await waitFor('the fan-out to be posted', () => /^ {2}fan-out: {2}posted warm-cache to every node: curl -s (\S+)/m.exec(d.out())?.[1], 20_000)
+    const task = await waitFor('every copy done', async () => {
+      const body = await (await fetch(posted)).json() as { state: string, on: string, copies?: Array<{ state: string }> }
+      return body.state === 'done' ? body : undefined
+    })
+    t.equal(task.on, 'every')
+    t.equal(task.copies?.length, 2, 'one copy per node')
+    const ran = [...d.out().matchAll(/^ {2}fan-out: {2}(node-\d) warmed its cache/gm)].map((m) => m[1]).sort()
+    t.same(ran, ['node-1', 'node-2'], 'each node ran it once')
+  })
+
   if (existsSync('/proc/self/environ')) t.ok(d.leftRunning().length >= 2, 'the check sees the demo and its redis-server while they run')
   d.demo.kill('SIGINT')
   t.equal(await d.exited, 0, 'Ctrl-C stops everything and exits 0')
@@ -198,6 +210,8 @@ t.test('without redis-server: one node, and the printed purge command works as p
     t.equal((await fetch(target, { method: 'POST', body: path })).status, 200)
   }
   t.match(await avatar(), /#e24a2a/, 'the purge reached the file proxy')
+  const fanned = await waitFor('the fan-out to run', () => /^ {2}fan-out: {2}(node-\d) warmed its cache/m.exec(d.out())?.[1])
+  t.equal(fanned, 'node-1', 'the task fanned out to every node ran on the one node')
 
   d.demo.kill('SIGTERM')
   t.equal(await d.exited, 0, 'SIGTERM stops everything and exits 0')
