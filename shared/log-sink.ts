@@ -1,0 +1,114 @@
+/** What the sink writes to: `process.stdout` in the daemons, any Writable in tests. */
+export interface SinkTarget {
+  write (chunk: string, cb: (err?: Error | null) => void): boolean
+  readonly writableLength: number
+  on (event: 'error', listener: (err: Error) => void): unknown
+  once (event: 'drain', listener: () => void): unknown
+}
+
+export const LOG_SINK_DEFAULTS = {
+  /** Lines waiting for stdout (ours and the stream's queue), characters: beyond it new lines are dropped. */
+  maxPendingBytes: 8 * 1024 * 1024, // 8 MiB
+  /** Lines are handed to stdout in batches of this size, characters... */
+  batchBytes: 16 * 1024, // 16 KiB, the chunk Docker's log copier reads
+  /** ...or this long after the first line of a batch, whichever comes first. */
+  flushMs: 100, // 0.1 s
+  /** At exit, longest wait for stdout to take what is pending. */
+  endMs: 5_000 // 5 s
+}
+
+export interface LogSinkOptions {
+  target: SinkTarget
+  /** The warning written when stdout takes lines again after some were dropped (one JSON line, with `\n`). */
+  warning: (dropped: number) => string
+  maxPendingBytes?: number
+  batchBytes?: number
+  flushMs?: number
+}
+
+export type LogSink = ReturnType<typeof createLogSink>
+
+/**
+ * The daemons' stdout: lines batched in memory and handed to the stream a batch at a time, pending
+ * lines bounded (a stalled reader costs at most `maxPendingBytes`, then lines are dropped and
+ * counted), and one warning line with the count once the stream drains. `process.stdout` on a pipe
+ * is asynchronous on Linux (Node 20), so a stalled reader never blocks the event loop; on a file
+ * it writes synchronously, which cannot stall. Why not pino's sonic-boom: docs/decisions.md.
+ */
+export function createLogSink (opts: LogSinkOptions) {
+  const { target } = opts
+  const max = opts.maxPendingBytes ?? LOG_SINK_DEFAULTS.maxPendingBytes
+  const batch = opts.batchBytes ?? LOG_SINK_DEFAULTS.batchBytes
+  const flushMs = opts.flushMs ?? LOG_SINK_DEFAULTS.flushMs
+  let buf = ''
+  let timer: NodeJS.Timeout | undefined
+  let dropped = 0
+  /** Dropped since the last warning. */
+  let unreported = 0
+  let broken = false
+  let waitingDrain = false
+  /** Batches handed to the stream and not yet written; `end()` waits for none. */
+  let inFlight = 0
+  let ended: (() => void) | undefined
+
+  function written (): void {
+    if (--inFlight === 0) ended?.()
+  }
+
+  // A reader that went away (EPIPE) must not end the process: what is left is dropped and counted.
+  target.on('error', () => { broken = true })
+
+  function onDrain (): void {
+    waitingDrain = false
+    if (unreported === 0 || broken) return
+    const n = unreported
+    unreported = 0
+    buf = opts.warning(n) + buf
+    flush()
+  }
+
+  function flush (cb?: (err?: Error) => void): void {
+    if (timer !== undefined) { clearTimeout(timer); timer = undefined }
+    if (buf !== '' && !broken) {
+      const chunk = buf
+      buf = ''
+      inFlight++
+      if (!target.write(chunk, written) && !waitingDrain) {
+        waitingDrain = true
+        target.once('drain', onDrain)
+      }
+    }
+    cb?.()
+  }
+
+  return {
+    /** One complete line, `\n` included. False when it was dropped. */
+    write (line: string): boolean {
+      if (broken || buf.length + target.writableLength + line.length > max) {
+        dropped++
+        unreported++
+        return false
+      }
+      buf += line
+      if (buf.length >= batch) flush()
+      else if (timer === undefined) timer = setTimeout(flush, flushMs).unref()
+      return true
+    },
+    /** Hands what is buffered to the stream now (pino's `logger.flush()` calls it). */
+    flush,
+    /**
+     * Flushes and resolves true once the stream has written everything, or false after `timeoutMs`
+     * (a reader that stopped reading must not hold the process at exit).
+     */
+    async end (timeoutMs: number): Promise<boolean> {
+      flush()
+      if (inFlight === 0 || broken) return !broken
+      return await new Promise<boolean>((resolve) => {
+        const giveUp = setTimeout(() => { ended = undefined; resolve(false) }, timeoutMs)
+        ended = () => { clearTimeout(giveUp); ended = undefined; resolve(!broken) }
+      })
+    },
+    /** Lines dropped since the start, for `podside_log_lines_dropped_total`. */
+    get dropped (): number { return dropped }
+  }
+}
