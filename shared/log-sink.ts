@@ -1,13 +1,12 @@
 /** What the sink writes to: `process.stdout` in the daemons, any Writable in tests. */
 export interface SinkTarget {
-  write (chunk: string, cb: (err?: Error | null) => void): boolean
+  write (chunk: Uint8Array, cb: (err?: Error | null) => void): boolean
   readonly writableLength: number
   on (event: 'error', listener: (err: Error) => void): unknown
-  once (event: 'drain', listener: () => void): unknown
 }
 
 export const LOG_SINK_DEFAULTS = {
-  /** Lines waiting for stdout (ours and the stream's queue), characters: beyond it new lines are dropped. */
+  /** Lines waiting for stdout (our batch in characters, the stream's queue in bytes): beyond it new lines are dropped. */
   maxPendingBytes: 8 * 1024 * 1024, // 8 MiB
   /** Lines are handed to stdout in batches of this size, characters... */
   batchBytes: 16 * 1024, // 16 KiB, the chunk Docker's log copier reads
@@ -46,26 +45,27 @@ export function createLogSink (opts: LogSinkOptions) {
   /** Dropped since the last warning. */
   let unreported = 0
   let broken = false
-  let waitingDrain = false
   /** Batches handed to the stream and not yet written; `end()` waits for none. */
   let inFlight = 0
   let ended: (() => void) | undefined
 
+  /**
+   * A batch was written. After drops, writing has resumed once the backlog is down to half the
+   * bound: then one warning with their count goes out ahead of the lines that follow.
+   */
   function written (): void {
-    if (--inFlight === 0) ended?.()
+    inFlight--
+    if (unreported > 0 && !broken && buf.length + target.writableLength <= max / 2) {
+      const n = unreported
+      unreported = 0
+      buf = opts.warning(n) + buf
+      flush()
+    }
+    if (inFlight === 0) ended?.()
   }
 
   // A reader that went away (EPIPE) must not end the process: what is left is dropped and counted.
   target.on('error', () => { broken = true })
-
-  function onDrain (): void {
-    waitingDrain = false
-    if (unreported === 0 || broken) return
-    const n = unreported
-    unreported = 0
-    buf = opts.warning(n) + buf
-    flush()
-  }
 
   function flush (cb?: (err?: Error) => void): void {
     if (timer !== undefined) { clearTimeout(timer); timer = undefined }
@@ -73,10 +73,8 @@ export function createLogSink (opts: LogSinkOptions) {
       const chunk = buf
       buf = ''
       inFlight++
-      if (!target.write(chunk, written) && !waitingDrain) {
-        waitingDrain = true
-        target.once('drain', onDrain)
-      }
+      // As bytes: what waits for a stalled reader is then off the V8 heap and counted exactly.
+      target.write(Buffer.from(chunk), written)
     }
     cb?.()
   }
