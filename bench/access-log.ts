@@ -38,6 +38,7 @@ async function child (variant: string, n: number): Promise<void> {
     : undefined
   const sink = boom === undefined ? stdoutSink('fileproxy') : undefined
   const stream = (boom ?? sink)!
+  const writeLine = sink !== undefined ? sink.batch : (l: string) => boom!.write(l)
   const log = createLogger({ name: 'fileproxy', stream })
   const head = `,"name":"fileproxy","pid":${process.pid}`
   const requestId = '2b1c0d2e-8a51-4d1f-9a51-6a9f0c1b2e3d'
@@ -47,7 +48,7 @@ async function child (variant: string, n: number): Promise<void> {
     if (variant.startsWith('pino')) {
       log.info({ reqId: i, method: 'GET', path, status: 200, ms: Math.round(ms * 100) / 100, ...{ requestId, source: 'hit' } }, 'request')
     } else {
-      stream.write(`{"level":30,"time":${Date.now()}${head},"reqId":${i},"method":"GET","path":${JSON.stringify(path)},"status":200,"ms":${Math.round(ms * 100) / 100},"requestId":"${requestId}","source":"hit","msg":"request"}\n`)
+      writeLine(`{"level":30,"time":${Date.now()}${head},"reqId":${i},"method":"GET","path":${JSON.stringify(path)},"status":200,"ms":${Math.round(ms * 100) / 100},"requestId":"${requestId}","source":"hit","msg":"request"}\n`)
     }
     // Let the event loop turn now and then, as a server's would between batches of requests.
     if (i % 64 === 63) await new Promise((resolve) => setImmediate(resolve))

@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Counter, Histogram } from 'prom-client'
 import { pino } from 'pino'
+import type { DestinationStream } from 'pino'
+import type { LogSink } from './log-sink.js'
 import { streamOf, type Logger } from './logger.js'
 
 export interface AccessLogOptions {
@@ -45,7 +47,9 @@ const INFO = 30 // pino's level number for info
 export function createAccessLog (opts: AccessLogOptions) {
   // The logger's bindings as pino writes them after `time` (`,"name":"gateway","pid":7`).
   const head = (opts.log as unknown as Record<symbol, string>)[pino.symbols.chindingsSym]
-  const stream = streamOf(opts.log)
+  const stream = streamOf(opts.log) as DestinationStream & Partial<Pick<LogSink, 'batch'>>
+  // The daemons' sink batches access lines; any other stream (tests, the demo) takes them as they come.
+  const write = stream.batch?.bind(stream) ?? stream.write.bind(stream)
   const access = {
     start (req: IncomingMessage, res: ServerResponse, reqId: number, requestId: string, state: string): AccessEntry {
       const entry = new AccessEntry(access, req, reqId, requestId, state, performance.now())
@@ -61,7 +65,7 @@ export function createAccessLog (opts: AccessLogOptions) {
       opts.duration.observe(ms / 1000)
       if (opts.log.levelVal > INFO) return
       // method: Node's parser takes only the methods it knows (upper-case tokens), nothing to escape.
-      stream.write(`{"level":30,"time":${Date.now()}${head},"reqId":${entry.reqId},"method":"${entry.req.method ?? ''}","path":${JSON.stringify(withoutQuery(entry.req.url ?? ''))},"status":${status},"ms":${Math.round(ms * 100) / 100}${opts.tail(entry)},"msg":"request"}\n`)
+      write(`{"level":30,"time":${Date.now()}${head},"reqId":${entry.reqId},"method":"${entry.req.method ?? ''}","path":${JSON.stringify(withoutQuery(entry.req.url ?? ''))},"status":${status},"ms":${Math.round(ms * 100) / 100}${opts.tail(entry)},"msg":"request"}\n`)
     }
   }
   return access

@@ -28,7 +28,8 @@ export interface LogSinkOptions {
 export type LogSink = ReturnType<typeof createLogSink>
 
 /**
- * The daemons' stdout: lines batched in memory and handed to the stream a batch at a time, pending
+ * The daemons' stdout: access lines batched in memory and handed to the stream a batch at a time
+ * (other lines at the end of the event loop's turn, so a warning is seen at once), pending
  * lines bounded (a stalled reader costs at most `maxPendingBytes`, then lines are dropped and
  * counted), and one warning line with the count once the stream drains. `process.stdout` on a pipe
  * is asynchronous on Linux (Node 20), so a stalled reader never blocks the event loop; on a file
@@ -41,6 +42,7 @@ export function createLogSink (opts: LogSinkOptions) {
   const flushMs = opts.flushMs ?? LOG_SINK_DEFAULTS.flushMs
   let buf = ''
   let timer: NodeJS.Timeout | undefined
+  let immediate: NodeJS.Immediate | undefined
   let dropped = 0
   /** Dropped since the last warning. */
   let unreported = 0
@@ -69,6 +71,7 @@ export function createLogSink (opts: LogSinkOptions) {
 
   function flush (cb?: (err?: Error) => void): void {
     if (timer !== undefined) { clearTimeout(timer); timer = undefined }
+    if (immediate !== undefined) { clearImmediate(immediate); immediate = undefined }
     if (buf !== '' && !broken) {
       const chunk = buf
       buf = ''
@@ -79,17 +82,36 @@ export function createLogSink (opts: LogSinkOptions) {
     cb?.()
   }
 
+  /** Takes a line unless the backlog is at the bound; true when the batch is full. */
+  function add (line: string): boolean | undefined {
+    if (broken || buf.length + target.writableLength + line.length > max) {
+      dropped++
+      unreported++
+      return undefined
+    }
+    buf += line
+    return buf.length >= batch
+  }
+
   return {
-    /** One complete line, `\n` included. False when it was dropped. */
+    /**
+     * One complete line (`\n` included) that should be seen soon: pino's lines (warnings, errors,
+     * lifecycle) go out at the end of this turn of the event loop, with the batch before them.
+     * False when it was dropped.
+     */
     write (line: string): boolean {
-      if (broken || buf.length + target.writableLength + line.length > max) {
-        dropped++
-        unreported++
-        return false
-      }
-      buf += line
-      if (buf.length >= batch) flush()
-      else if (timer === undefined) timer = setTimeout(flush, flushMs).unref()
+      const full = add(line)
+      if (full === undefined) return false
+      if (full) flush()
+      else immediate ??= setImmediate(flush).unref()
+      return true
+    },
+    /** An access line: it waits for a full batch or `flushMs`, whichever comes first. */
+    batch (line: string): boolean {
+      const full = add(line)
+      if (full === undefined) return false
+      if (full) flush()
+      else if (timer === undefined && immediate === undefined) timer = setTimeout(flush, flushMs).unref()
       return true
     },
     /** Hands what is buffered to the stream now (pino's `logger.flush()` calls it). */
