@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs'
 import { ListenFailed } from './shared/common-errors.js'
 import { hasCode } from './shared/errors.js'
 import { ConfigError, envName, flagName, helpText, loadConfig } from './shared/load-config.js'
-import { createLogger, type Logger } from './shared/logger.js'
+import { createLogger, sinkOf, type Logger } from './shared/logger.js'
+import { LOG_SINK_DEFAULTS } from './shared/log-sink.js'
 import type { Schema, Values } from './shared/setting-kinds.js'
 import { checkGatewayConfig, gatewaySettings } from './gateway/settings.js'
 import { createGateway } from './gateway/server.js'
@@ -129,6 +130,9 @@ async function runDaemon<S extends Schema> (name: string, schema: S, check: Para
     process.exit(1)
   }
   await untilSignal(log, async () => await daemon.close())
+  // Every line written before exit (the access lines of the requests just drained among them);
+  // a reader that stopped reading gets endMs, then the process exits without its lines.
+  if (!(await sinkOf(log)?.end(LOG_SINK_DEFAULTS.endMs) ?? true)) process.exit(0)
   return 0
 }
 
@@ -258,7 +262,6 @@ async function untilSignal (log: Logger, stop: () => Promise<void>): Promise<voi
     process.on('SIGTERM', onSignal)
     process.on('SIGINT', onSignal)
   })
-  log.flush()
 }
 
 main(process.argv.slice(2)).then((code) => {

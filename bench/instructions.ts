@@ -8,7 +8,7 @@ import { freePort, startRedis, startServer } from './lib/processes.js'
 import { pad, writeResults } from './lib/report.js'
 
 /**
- * `npm run bench:instructions [-- --only <server>]`: instructions per request of podside and its
+ * `npm run bench:instructions [-- --only <server>] [-- --before path/to/dist/cli.js]`: instructions per request of podside and its
  * Node peers, counted by callgrind, one request at a time. CPU time per request (`npm run bench`) is what the
  * targets are set in, but it swings ±20% between runs on a shared machine; this count repeats to
  * 0.1–3% between like runs (the same servers counted side by side: timers follow the wall clock,
@@ -33,7 +33,23 @@ if (!hasValgrind) {
   process.exit(2)
 }
 
-interface Job { name: string, podside: boolean, args: (port: number) => string[], phases: (origin: string) => Promise<Phase[]> }
+interface Job { name: string, podside: boolean, args: (port: number) => string[], phases: (origin: string) => Promise<Phase[]>, stdout?: 'drain' }
+/** `--before path/to/dist/cli.js`: another build, counted at its defaults beside this one. */
+const beforeAt = process.argv.indexOf('--before')
+const BEFORE_CLI = beforeAt === -1 ? undefined : process.argv[beforeAt + 1]
+
+/**
+ * podside at its defaults (access log at info, stdout a drained pipe), at `--log-level warn`,
+ * and, with --before, the other build at its defaults: the access log's cost is the first minus
+ * the second.
+ */
+function podsideJobs (name: string, args: (cli: string, port: number) => string[], phases: Job['phases']): Job[] {
+  return [
+    { name, podside: true, phases, args: (port) => args(CLI, port), stdout: 'drain' },
+    { name: `${name} (--log-level warn)`, podside: true, phases, args: (port) => [...args(CLI, port), '--log-level', 'warn'] },
+    ...BEFORE_CLI === undefined ? [] : [{ name: `${name} (before)`, podside: true, phases, args: (port: number) => args(BEFORE_CLI, port), stdout: 'drain' as const }]
+  ]
+}
 interface Row { scenario: string, server: string, podside: boolean, counted: Counted }
 
 const cleanups: Array<() => Promise<void>> = []
@@ -74,8 +90,7 @@ async function jobs (): Promise<{ files: Job[], proxies: Job[] }> {
     { name: 'bare node:http (memory)', podside: false, args: peer('bare', dir), phases: filePhases },
     { name: 'sirv', podside: false, args: peer('sirv', dir), phases: filePhases },
     { name: '@fastify/static', podside: false, args: peer('fastify-static', dir), phases: filePhases },
-    { name: 'podside fileproxy', podside: true, phases: filePhases,
-      args: (port) => [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'] }
+    ...podsideJobs('podside fileproxy', (cli, port) => [cli, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], filePhases)
   ]
 
   const upPort = await freePort()
@@ -93,23 +108,19 @@ async function jobs (): Promise<{ files: Job[], proxies: Job[] }> {
   const proxies: Job[] = [
     { name: 'http-proxy', podside: false, args: peer('http-proxy', app), phases: async (o) => proxied(o) },
     { name: 'undici pass-through', podside: false, args: peer('undici-proxy', app), phases: async (o) => proxied(o) },
-    {
-      name: 'podside gateway',
-      podside: true,
-      args: (port) => [CLI, 'gateway', '--upstream', app, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...store],
-      phases: async (origin) => {
+    ...podsideJobs('podside gateway', (cli, port) => [cli, 'gateway', '--upstream', app, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', ...store],
+      async (origin) => {
         const cookie = (await headOf(origin, '/set3', 'set-cookie')).split(';')[0]
         return [{ label: `proxy 1 KiB|session (3-cookie jar, ${storeName})`, send: sender(origin, '/', { cookie }) },
           { label: 'proxy 1 KiB|no session', send: sender(origin, '/') }]
-      }
-    }
+      })
   ]
   return { files, proxies }
 }
 
 async function run (job: Job): Promise<Row[]> {
   const port = await freePort()
-  const counts = await countInstructions({ name: job.name, args: job.args(port), port, warm: WARM, requests: REQUESTS,
+  const counts = await countInstructions({ name: job.name, args: job.args(port), port, warm: WARM, requests: REQUESTS, stdout: job.stdout,
     phases: async () => await job.phases(`http://127.0.0.1:${port}`) })
   return [...counts].map(([label, counted]) => {
     const [scenario, variant] = label.split('|')

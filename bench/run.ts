@@ -8,7 +8,9 @@ import { proxies } from './scenarios/proxies.js'
 
 /**
  * `npm run bench [-- --quick] [-- --only files|proxy|compressed]`: podside and its peers, alternately, in one
- * run; one table of req/s, latency and each server's CPU time per request, with ratios.
+ * run; one table of req/s, latency and each server's CPU time per request, with ratios. Servers
+ * run at their defaults (podside's access log on, to a drained pipe; nginx's buffered), each
+ * with a second row without it.
  */
 const quick = process.argv.includes('--quick')
 const onlyAt = process.argv.indexOf('--only')
@@ -30,6 +32,8 @@ if (h.added.length > 0) {
   process.stdout.write('Added latency at 1,000 req/s (paired with direct requests in the same second):\n' +
     h.addedLatencyLines().join('\n') + '\n')
 }
+const logCost = h.logCostLines()
+if (logCost.length > 0) process.stdout.write('Access log cost (CPU per request at defaults minus at --log-level warn, same run):\n' + logCost.join('\n') + '\n')
 if (h.notes.length > 0) process.stdout.write('Notes:\n' + h.notes.map((n) => `  - ${n}`).join('\n') + '\n')
 const file = writeResults(quick ? '-quick' : '', { quick, secondsPerRun: h.SECONDS, rounds: h.ROUNDS, rows: h.rows, addedLatency: h.added, notes: h.notes })
 process.stdout.write(`Results written to ${file}\n`)

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { logAccess, withoutQuery } from '../shared/access-log.js'
+import { createAccessLog, withoutQuery, type AccessEntry } from '../shared/access-log.js'
 import { requestIdOf } from '../shared/request-id.js'
 import { sendError } from '../shared/error-response.js'
 import { hasCode } from '../shared/errors.js'
@@ -29,15 +29,15 @@ export interface HandlerDeps {
  */
 export function createHandler (deps: HandlerDeps) {
   let seq = 0
+  const access = createAccessLog({ log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, tail })
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = ++seq
     // The file proxy has no --trust-proxy: it logs the id a proxy in front gave, or its own.
     const requestId = requestIdOf(req.headers, true)
     const target = req.url ?? '/'
     const rawPath = withoutQuery(target)
-    let source = 'none'
     let cacheStatus: string = CacheStatus.bypass
-    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, source }) })
+    const entry = access.start(req, res, reqId, requestId, 'none')
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') throw new MethodNotAllowed('GET or HEAD only')
       const key = keyFromRequestPath(rawPath)
@@ -45,7 +45,7 @@ export function createHandler (deps: HandlerDeps) {
       // A fresh hit and its answer from memory take no promise: a cached 304 is a few µs of work,
       // and two promise turns were a measurable share of it.
       const hit = deps.files.peek(key) ?? await deps.files.get(key)
-      source = accessSource(hit.status)
+      entry.state = accessSource(hit.status)
       try {
         // Files too large to cache are streamed as they are.
         const variant = hit.kind === 'memory' ? chooseVariant(hit.variants, req.headers['accept-encoding']) : undefined
@@ -68,6 +68,11 @@ export function createHandler (deps: HandlerDeps) {
       sendError(res, err, { headers, retryAfterSeconds: deps.retryAfterSeconds })
     }
   }
+}
+
+/** The file proxy's fields of the access line: `requestId`, `source` (none, hit, miss or disk). */
+function tail (e: AccessEntry): string {
+  return `,"requestId":"${e.requestId}","source":"${e.state}"`
 }
 
 /**

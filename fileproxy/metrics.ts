@@ -4,8 +4,8 @@ import { daemonMetrics } from '../shared/metrics.js'
 export type FileproxyMetrics = ReturnType<typeof createFileproxyMetrics>
 
 /** Prometheus metrics of one file proxy (its own registry). */
-export function createFileproxyMetrics (cache: () => { bytes: number, entries: number }, inflight: () => number = () => 0) {
-  const { registry, requestsWith, requestSeconds } = daemonMetrics('fileproxy', inflight)
+export function createFileproxyMetrics (cache: () => { bytes: number, entries: number }, inflight: () => number = () => 0, droppedLines?: () => number) {
+  const { registry, requestsWith, requestSeconds } = daemonMetrics('fileproxy', inflight, droppedLines)
   const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name: `podside_fileproxy_${name}`, help, labelNames, registers: [registry] })
   return {
     registry,

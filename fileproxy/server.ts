@@ -12,6 +12,7 @@ import { fileRoutes } from './admin-routes.js'
 import { createFileStore, type FileStore } from './file-store.js'
 import { createHandler } from './handle.js'
 import { createFileproxyMetrics } from './metrics.js'
+import { sinkOf } from '../shared/logger.js'
 import { createPurgeReport } from './purge-report.js'
 import type { PurgeSpec } from './purge-message.js'
 import { createPurgeJournal, type PurgeJournal } from './purge-journal.js'
@@ -24,7 +25,8 @@ import { createWatcher } from './watcher.js'
 export function createFileproxy (config: FileproxyConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const root = realpathSync(config.root)
-  const metrics = createFileproxyMetrics(() => ({ bytes: files.bytes, entries: files.entries }), () => publicDrain.inflight)
+  const sink = sinkOf(log)
+  const metrics = createFileproxyMetrics(() => ({ bytes: files.bytes, entries: files.entries }), () => publicDrain.inflight, () => sink?.dropped ?? 0)
   const files: FileStore = createFileStore({
     root,
     cacheSize: config.cacheSize,

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { hasCode } from '../shared/errors.js'
 import { BadRequest, StoreUnavailable } from './errors.js'
-import { logAccess } from '../shared/access-log.js'
+import { createAccessLog, type AccessEntry } from '../shared/access-log.js'
 import { requestIdOf } from '../shared/request-id.js'
 import { lazyChild, type Logger } from '../shared/logger.js'
 import { clientView } from './forwarded.js'
@@ -33,22 +33,24 @@ export interface HandlerDeps {
   tasksPath?: string
 }
 
+/** The gateway's fields of the access line: `requestId`, `session` (README, Logs), `aborted`. */
+function tail (e: AccessEntry): string {
+  return `,"requestId":"${e.requestId}","session":"${e.state}","aborted":${!e.finished}`
+}
+
 /**
  * One request, top to bottom: framing → public view → session cookie → jar → app → Set-Cookie
  * into the jar → browser. Each step is one call into the file beside this one.
  */
 export function createHandler (deps: HandlerDeps) {
   let seq = 0
+  const access = createAccessLog({ log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, tail, trackFinish: true })
   return async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = ++seq
     const requestId = requestIdOf(req.headers, deps.trustProxy)
     const log = lazyChild(deps.log, { reqId, requestId })
-    let state: SessionState = 'none'
-    // 'finish' (the whole answer handed to the OS), not writableFinished, tells a complete answer:
-    // the latter is still false at 'close' while the socket drains its last bytes.
-    let finished = false
-    res.on('finish', () => { finished = true })
-    logAccess(req, res, { log: deps.log, count: deps.metrics.requestsWith, duration: deps.metrics.requestSeconds, reqId, started: performance.now(), fields: () => ({ requestId, session: state, aborted: !finished }) })
+    // entry.state: the session as the access line reports it (none, loaded, then the commit's outcome).
+    const entry = access.start(req, res, reqId, requestId, 'none')
     try {
       checkFraming(req)
       refuseTasksPath(req, deps.tasksPath)
@@ -56,7 +58,7 @@ export function createHandler (deps: HandlerDeps) {
       const now = deps.clock()
       const loaded = await loadSession(deps, req, now, log)
       const { session, storeUp } = loaded
-      if (session !== undefined) state = 'loaded'
+      if (session !== undefined) entry.state = 'loaded'
 
       const parts = appRequestParts(loaded, view, now)
       parts.requestId = requestId
@@ -65,12 +67,12 @@ export function createHandler (deps: HandlerDeps) {
       await deps.upstream.forward(req, res, headers, (statusCode, appHeaders) => {
         deps.metrics.upstreamSeconds.observe((performance.now() - upstreamStarted) / 1000)
         const browserHead = (outcome: CommitResult): Head => {
-          state = outcome.state
+          entry.state = outcome.state
           return { statusCode, headers: downstreamResponseHeaders(appHeaders, outcome.setCookies) }
         }
         // Most answers carry nothing for the jar: their head goes out at once. Otherwise the jar
         // is stored before the browser sees anything, so a redirect to another node sees it.
-        if (!storeUp || !commitNeeded(appHeaders)) return browserHead({ setCookies: [], state })
+        if (!storeUp || !commitNeeded(appHeaders)) return browserHead({ setCookies: [], state: entry.state as SessionState })
         return deps.commit(session, appHeaders, view, { cookie: parts.cookie, stale: loaded.stale }, now, log).then(browserHead)
       })
     } catch (err) {

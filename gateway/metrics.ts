@@ -7,8 +7,8 @@ export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>
  * Prometheus metrics of one gateway (its own registry, so tests can run several in one process).
  * `inflight` reads how many requests are open when scraped.
  */
-export function createGatewayMetrics (inflight: () => number = () => 0) {
-  const { registry, requestsWith, requestSeconds } = daemonMetrics('gateway', inflight)
+export function createGatewayMetrics (inflight: () => number = () => 0, droppedLines?: () => number) {
+  const { registry, requestsWith, requestSeconds } = daemonMetrics('gateway', inflight, droppedLines)
   return {
     registry,
     requestsWith,

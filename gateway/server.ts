@@ -12,6 +12,7 @@ import { sessionRoutes } from './admin-routes.js'
 import { createResetWatch } from './app-session-rotation.js'
 import { createHandler } from './handle.js'
 import { createGatewayMetrics } from './metrics.js'
+import { sinkOf } from '../shared/logger.js'
 import { createUpstream } from './proxy.js'
 import { createSessionCommitter } from './session-commit.js'
 import { createSigner } from './session-cookie.js'
@@ -27,7 +28,8 @@ import { tasksForDaemon } from '../tasks/worker.js'
 export function createGateway (config: GatewayConfig, deps: DaemonDeps): Daemon {
   const { log } = deps
   const clock = deps.clock ?? Date.now
-  const metrics = createGatewayMetrics(() => publicDrain.inflight)
+  const sink = sinkOf(log)
+  const metrics = createGatewayMetrics(() => publicDrain.inflight, () => sink?.dropped ?? 0)
   const timeouts = {
     idleMs: config.idleTimeout,
     absoluteMs: config.absoluteTimeout,

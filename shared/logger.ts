@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino'
+import { createLogSink, type LogSink, type SinkTarget } from './log-sink.js'
 
 export type { Logger }
 
@@ -16,7 +17,33 @@ export function createLogger (opts: { name: string, level?: string, stream?: Des
         '*.headers.authorization', 'secret', 'password'],
       censor: '[redacted]'
     }
-  }, opts.stream ?? pino.destination({ dest: 1, sync: false }))
+  }, opts.stream ?? stdoutSink(opts.name))
+}
+
+/**
+ * stdout through a bounded sink (shared/log-sink.ts). What is still buffered when the process
+ * exits without `end()` (a crash, `process.exit`) is handed to stdout on the way out: on a pipe
+ * with room, libuv writes it before the process is gone.
+ */
+export function stdoutSink (name: string, target: SinkTarget = process.stdout): LogSink {
+  const head = `,"name":${JSON.stringify(name)},"pid":${process.pid}`
+  const sink = createLogSink({
+    target,
+    warning: (dropped) => `{"level":40,"time":${Date.now()}${head},"dropped":${dropped},"msg":"log lines dropped: stdout did not keep up"}\n`
+  })
+  process.once('exit', () => sink.flush())
+  return sink
+}
+
+/** The logger's own destination: access lines are written to it directly (shared/access-log.ts). */
+export function streamOf (log: Logger): DestinationStream {
+  return (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]
+}
+
+/** The logger's sink when it writes to one (the daemons' stdout), for its dropped-lines count and end(). */
+export function sinkOf (log: Logger): LogSink | undefined {
+  const stream = streamOf(log) as Partial<LogSink>
+  return typeof stream.dropped === 'number' && typeof stream.end === 'function' ? stream as LogSink : undefined
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

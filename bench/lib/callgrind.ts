@@ -52,6 +52,8 @@ export interface CountOptions {
   phases: () => Promise<Phase[]>
   warm: number
   requests: number
+  /** 'drain': stdout is a pipe this process reads and discards (a server logging at its defaults). */
+  stdout?: 'ignore' | 'drain'
 }
 
 /**
@@ -64,9 +66,10 @@ export interface CountOptions {
 export async function countInstructions (opts: CountOptions): Promise<Map<string, Counted>> {
   const dir = mkdtempSync(join(tmpdir(), 'podside-callgrind-'))
   const child = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'out.%p')}`, process.execPath, ...V8_FLAGS, ...opts.args],
-    { stdio: ['ignore', 'ignore', 'pipe'] })
+    { stdio: ['ignore', opts.stdout === 'drain' ? 'pipe' : 'ignore', 'pipe'] })
+  child.stdout?.resume()
   let stderr = ''
-  child.stderr.on('data', (d) => { stderr += String(d) })
+  child.stderr?.on('data', (d) => { stderr += String(d) })
   const counts = new Map<string, Counted>()
   try {
     // Starting Node under valgrind takes tens of seconds.

@@ -1,4 +1,4 @@
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { fixedRate, saturate, type LoadResult } from './load.js'
 import { cpuSeconds, freePort, rssBytes, startServer, type Server } from './processes.js'
@@ -10,8 +10,17 @@ import { pad } from './report.js'
  */
 const here = dirname(fileURLToPath(import.meta.url))
 export const CLI = join(here, '..', '..', 'dist', 'cli.js')
+/**
+ * `--before path/to/dist/cli.js`: another build of podside, run at its defaults beside this one in
+ * the same run (its rows say `(before)`), for before/after figures on a machine whose speed drifts.
+ */
+const beforeAt = process.argv.indexOf('--before')
+export const BEFORE_CLI = beforeAt === -1 ? undefined : resolve(process.argv[beforeAt + 1])
+export const BEFORE = '(before)'
 const PEERS = join(here, '..', 'servers', 'peers.ts')
 const CONNECTIONS = 64
+/** The label suffix of podside's second row in each scenario: the same daemon without its access log. */
+export const QUIET = '(--log-level warn)'
 
 /** Closed-loop saturation (wrk/autocannon), or our scheduled loader at a fixed rate (req/s). */
 export type Load = 'saturate' | { rate: number }
@@ -114,5 +123,17 @@ export function createHarness (opts: { quick: boolean }) {
     return lines.join('\n')
   }
 
-  return { quick, SECONDS, ROUNDS, PAIRED_SECONDS, rows, added, notes, cleanups, peer, urlOf, scenario, table, addedLatencyLines }
+  /** Per scenario, what the access log costs: CPU µs/req of podside at its defaults minus at warn. */
+  function logCostLines (): string[] {
+    const out: string[] = []
+    for (const quiet of rows.filter((r) => r.podside && r.server.endsWith(' ' + QUIET))) {
+      const loud = rows.find((r) => r.scenario === quiet.scenario && r.server === quiet.server.slice(0, -QUIET.length - 1))
+      if (loud === undefined) continue
+      out.push(`  ${quiet.scenario} / ${loud.server}: ${(loud.cpuUsPerRequest - quiet.cpuUsPerRequest).toFixed(1)} µs/req ` +
+        `(${loud.cpuUsPerRequest.toFixed(1)} at defaults, ${quiet.cpuUsPerRequest.toFixed(1)} at warn)`)
+    }
+    return out
+  }
+
+  return { quick, SECONDS, logCostLines, ROUNDS, PAIRED_SECONDS, rows, added, notes, cleanups, peer, urlOf, scenario, table, addedLatencyLines }
 }

@@ -13,9 +13,13 @@ export async function freePort (): Promise<number> {
   })
 }
 
-/** Starts a server process and resolves once its port accepts connections. */
-export async function startServer (name: string, cmd: string, args: string[], port: number, env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+/**
+ * Starts a server process and resolves once its port accepts connections. `stdout: 'drain'` gives
+ * it a pipe this process reads and discards, as a container runtime reads a container's logs.
+ */
+export async function startServer (name: string, cmd: string, args: string[], port: number, env: NodeJS.ProcessEnv = {}, stdout: 'ignore' | 'drain' = 'ignore'): Promise<Server> {
+  const child = spawn(cmd, args, { stdio: ['ignore', stdout === 'drain' ? 'pipe' : 'ignore', 'pipe'], env: { ...process.env, ...env } })
+  child.stdout?.resume()
   let stderr = ''
   child.stderr?.on('data', (d) => { stderr += String(d) })
   await waitForPort(name, child, port, () => stderr)
@@ -37,7 +41,7 @@ export async function startRedis (): Promise<(Server & { url: string }) | undefi
 }
 
 /** Resolves once `port` accepts connections; throws (with the process's stderr) if it exits first or never does. */
-export async function waitForPort (name: string, child: ChildProcess, port: number, stderr: () => string, timeoutMs = 15_000): Promise<void> {
+export async function waitForPort (name: string, child: ChildProcess, port: number, stderr: () => string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr()}`)

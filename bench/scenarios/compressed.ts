@@ -40,7 +40,7 @@ export async function compressed (h: Harness, hasNginx: boolean): Promise<void> 
   writeFileSync(join(dir, 'data.json.gz'), gzipSync(json, { level: 9 }))
   const port = await freePort()
   const fp = await startServer('podside fileproxy', process.execPath,
-    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0', '--log-level', 'warn'], port)
+    [CLI, 'fileproxy', '--root', dir, '--listen', `127.0.0.1:${port}`, '--admin-listen', '127.0.0.1:0'], port, {}, 'drain')
   cleanups.push(fp.stop)
   const podside: Target = { label: 'podside fileproxy (br variant in memory)', podside: true, server: fp, url: `http://127.0.0.1:${port}`, headers: BROWSER }
   const peers: Target[] = []

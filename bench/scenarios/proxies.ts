@@ -1,6 +1,6 @@
 import { request } from 'undici'
 import { pairedFixedRate } from '../lib/load.js'
-import { CLI, type Harness, type Target } from '../lib/harness.js'
+import { BEFORE_CLI, BEFORE, CLI, QUIET, type Harness, type Target } from '../lib/harness.js'
 import { nginxProxy } from '../lib/nginx.js'
 import { freePort, startRedis, startServer } from '../lib/processes.js'
 
@@ -16,28 +16,38 @@ export async function proxies (h: Harness, hasNginx: boolean): Promise<void> {
   if (redis !== undefined) cleanups.push(redis.stop)
   else notes.push('redis-server is not installed: the gateway runs on its in-memory store')
   const redisUrl = redis?.url
-  const gwPort = await freePort()
-  const gw = await startServer('podside gateway', process.execPath, [CLI, 'gateway', '--upstream', direct.url, '--listen', `127.0.0.1:${gwPort}`,
-    '--admin-listen', '127.0.0.1:0', '--log-level', 'warn', ...redisUrl === undefined ? [] : ['--redis', redisUrl, '--secret', 'b'.repeat(32)]], gwPort)
-  cleanups.push(gw.stop)
+  // At its defaults (access log at info, to a drained pipe), and a second one at --log-level warn
+  // sharing its Redis and secret, so one login's cookie holds on both.
+  const gateway = async (port: number, cli: string, ...extra: string[]) => {
+    const s = await startServer('podside gateway', process.execPath, [cli, 'gateway', '--upstream', direct.url, '--listen', `127.0.0.1:${port}`,
+      '--admin-listen', '127.0.0.1:0', ...extra, ...redisUrl === undefined ? [] : ['--redis', redisUrl, '--secret', 'b'.repeat(32)]], port, {}, 'drain')
+    cleanups.push(s.stop)
+    return s
+  }
+  const [gwPort, quietPort, beforePort] = [await freePort(), await freePort(), await freePort()]
+  const [gw, quiet, before] = await Promise.all([gateway(gwPort, CLI), gateway(quietPort, CLI, '--log-level', 'warn'),
+    BEFORE_CLI === undefined ? undefined : gateway(beforePort, BEFORE_CLI)])
   const gwUrl = `http://127.0.0.1:${gwPort}`
   const login = await request(gwUrl + '/set3')
   await login.body.dump()
   const cookie = String([login.headers['set-cookie']].flat()[0]).split(';')[0]
   const withSession: Target = { label: `podside gateway, session (3-cookie jar, ${redisUrl === undefined ? 'memory' : 'Redis'})`, podside: true, server: gw, url: gwUrl, headers: { cookie } }
+  const quietSession: Target = { ...withSession, label: `${withSession.label} ${QUIET}`, server: quiet, url: `http://127.0.0.1:${quietPort}` }
   const noSession: Target = { label: 'podside gateway, no session', podside: true, server: gw, url: gwUrl }
+  const beforeSession: Target[] = before === undefined ? [] : [{ ...withSession, label: `${withSession.label} ${BEFORE}`, server: before, url: `http://127.0.0.1:${beforePort}` }]
   const [hp, ud] = await Promise.all([peer('http-proxy', 'http-proxy', direct.url), peer('undici pass-through', 'undici-proxy', direct.url)])
-  const targets: Target[] = [direct, { label: 'http-proxy', podside: false, server: hp, url: urlOf(hp) }, withSession, noSession,
+  const targets: Target[] = [direct, { label: 'http-proxy', podside: false, server: hp, url: urlOf(hp) }, withSession, quietSession, ...beforeSession, noSession,
     { label: 'undici pass-through', podside: false, server: ud, url: urlOf(ud) }]
   if (hasNginx) {
-    const n = await nginxProxy(direct.url)
-    cleanups.push(n.stop)
-    targets.push({ label: 'nginx proxy_pass (keepalive)', podside: false, server: n, url: n.url })
+    const [n, off] = await Promise.all([nginxProxy(direct.url), nginxProxy(direct.url, false)])
+    cleanups.push(n.stop, off.stop)
+    targets.push({ label: 'nginx proxy_pass (keepalive)', podside: false, server: n, url: n.url },
+      { label: 'nginx proxy_pass (keepalive), access_log off', podside: false, server: off, url: off.url })
   }
   await scenario(SATURATED, targets, '/')
   const rate = equalRate(h)
   await scenario(`proxy 1 KiB, equal load (${rate} req/s)`, targets.filter((t) => t !== direct), '/', { rate })
-  const fixed = [withSession, noSession, ...targets.filter((t) => t.label.startsWith('http-proxy') || t.label.startsWith('nginx'))]
+  const fixed = [withSession, quietSession, ...beforeSession, noSession, ...targets.filter((t) => t.label.startsWith('http-proxy') || t.label.startsWith('nginx'))]
   await scenario('proxy 1 KiB at 1,000 req/s', [direct, ...fixed], '/', { rate: 1000 })
   await addedLatencies(h, direct, fixed)
 }
