@@ -25,6 +25,9 @@ import { runTaskClient, taskClientCommands, type TaskClientCommand } from './tas
 import { runSchedulesCommand, schedulesCommand } from './tasks/schedules/schedules-command.js'
 
 /** `podside <command>`: one executable for every daemon and tool. */
+/** After a command finished, how long open handles may keep the process alive (ms). */
+const EXIT_GRACE_MS = 2000
+
 const COMMANDS: Record<string, { about: string, run: (argv: string[]) => Promise<number> }> = {
   gateway: {
     about: 'Session gateway: keeps the app\'s cookies in a server-side jar (Redis) so any node can serve any user.',
@@ -266,7 +269,11 @@ async function untilSignal (log: Logger, stop: () => Promise<void>): Promise<voi
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code
+  // The work is done: a handle a library left open (a Cluster client still reconnecting to a
+  // killed node) must not keep a command running, so exit once EXIT_GRACE_MS has passed.
+  setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref()
 }, (err: unknown) => {
   process.stderr.write(`podside: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
   process.exitCode = 1
+  setTimeout(() => process.exit(1), EXIT_GRACE_MS).unref()
 })

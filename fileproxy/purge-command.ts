@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Cluster } from 'ioredis'
+import { withDeadline } from '../shared/deadline.js'
 import type { Logger } from '../shared/logger.js'
 import { closeRedis, createRedisClient, waitReady, type RedisClient } from '../shared/redis-client.js'
 import type { RedisTarget } from '../shared/redis-url.js'
@@ -93,15 +94,19 @@ export async function publishPurge (target: RedisTarget, channel: string, spec: 
   then?: (client: RedisClient, published: Published) => Promise<void>): Promise<Published> {
   const id = spec.id ?? randomUUID()
   const messages = purgeMessages(id, spec)
-  const client = createRedisClient(target, { role: 'command', timeoutMs: 5000, log })
+  const client = createRedisClient(target, { role: 'command', timeoutMs: COMMAND_TIMEOUT_MS, log })
   try {
-    if (!await waitReady(client, 5000)) throw new Error(`cannot reach Redis at ${target.href}`)
-    const { received, entries } = await appendPurge(client, channel, messages, fileproxyLimits.purgeLogMaxEntries)
+    if (!await waitReady(client, COMMAND_TIMEOUT_MS)) throw new Error(`cannot reach Redis at ${target.href}`)
+    const { received, entries } = await withDeadline(appendPurge(client, channel, messages, fileproxyLimits.purgeLogMaxEntries),
+      COMMAND_TIMEOUT_MS, `Redis at ${target.href} did not answer the purge within ${COMMAND_TIMEOUT_MS / 1000} s: it may or may not have been published`)
     let receivers = received
     if (target.mode === 'cluster') {
+      // A node that does not answer (killed, its replica not yet promoted) counts none.
       const counts = await Promise.all((client as Cluster).nodes('all').map(async (node) => {
-        const [, n] = await node.pubsub('NUMSUB', channel) as [string, number]
-        return Number(n)
+        try {
+          const [, n] = await withDeadline(node.pubsub('NUMSUB', channel) as Promise<[string, number]>, COMMAND_TIMEOUT_MS, 'no answer')
+          return Number(n)
+        } catch { return 0 }
       }))
       receivers = counts.reduce((a, b) => a + b, 0)
     }
@@ -112,3 +117,6 @@ export async function publishPurge (target: RedisTarget, channel: string, spec: 
     await closeRedis(client)
   }
 }
+
+/** Connecting, and each step of a purge (ms). */
+const COMMAND_TIMEOUT_MS = 5000

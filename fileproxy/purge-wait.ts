@@ -1,3 +1,4 @@
+import { withDeadline } from '../shared/deadline.js'
 import type { RedisClient } from '../shared/redis-client.js'
 import type { NodeView } from '../shared/fleet/node-record.js'
 import { readFleet } from '../shared/fleet/read-fleet.js'
@@ -29,11 +30,14 @@ export async function waitForAcks (client: RedisClient, channel: string, entry: 
   const clock = opts.clock ?? (() => performance.now())
   const pollMs = opts.pollMs ?? 10
   const start = clock()
-  const fleet = await readFleet(client, (opts.wallClock ?? Date.now)())
+  const fleet = await withDeadline(readFleet(client, (opts.wallClock ?? Date.now)()), opts.timeoutMs, 'the fleet registry did not answer in time')
   const acks: NodeAck[] = fleet.nodes.filter((n) => n.role === 'fileproxy' && n.state === 'live').map((node) => ({ node, ms: undefined }))
+  let now = start
   for (;;) {
-    const seen = await readAcks(client, channel)
-    const now = clock()
+    // A read Redis never answers ends the wait at its timeout like a node that never acknowledged.
+    const left = Math.max(1, opts.timeoutMs - (now - start))
+    const seen = await withDeadline(readAcks(client, channel), left, 'no answer').catch(() => ({} as Record<string, string>))
+    now = clock()
     for (const a of acks) {
       const at = seen[a.node.id]
       if (a.ms === undefined && at !== undefined && compareEntryIds(at, entry) >= 0) a.ms = Math.round(now - start)

@@ -94,3 +94,18 @@ t.test('waitForAcks: no live file proxy: an empty answer at once', async (t) => 
   t.teardown(async () => await stopRedis(other))
   t.same(await waitForAcks(other.client(), 'c', '1-0', { timeoutMs: 10_000 }), [])
 })
+
+t.test('waitForAcks: a Redis that stops answering ends the wait at its timeout instead of holding `podside purge --wait` forever', async (t) => {
+  // A client without a command timeout, as a Cluster client is for a command queued while its
+  // slot map is refreshed: only the wait's own deadline can end it (a CLI once hung for minutes).
+  const silent = redis.client()
+  t.teardown(() => silent.disconnect())
+  await silent.ping()
+  let paused = false
+  const wallClock = (): number => { if (!paused) { paused = true; void redis.pause() } return Date.now() }
+  try {
+    await t.rejects(waitForAcks(silent, 'test:wait:stalled', '1-0', { timeoutMs: 300, wallClock }), { message: /did not answer in time/ })
+  } finally {
+    await redis.resume()
+  }
+})
