@@ -18,6 +18,8 @@ export interface Delivery {
 
 /** The reason a stopping node aborts its calls with. */
 export const HAND_BACK = 'podside: node stopping'
+/** The reason a call is aborted with once --tasks-timeout passed. */
+const TIMED_OUT = 'podside: attempt timed out'
 
 /**
  * `POST <upstream><tasks-path>/<name>` over a keep-alive undici Pool (as gateway/proxy.ts), the
@@ -29,7 +31,13 @@ export function createDelivery (opts: { origin: URL, tasksPath: string, node: st
   return {
     async call (taken, signal, now) {
       const rec = taken.record
-      const timeout = AbortSignal.timeout(rec.timeoutMs)
+      // One controller for both ends of the call: the node stopping, or the attempt's timeout
+      // (AbortSignal.any and AbortSignal.timeout per call were a tenth of the worker's CPU).
+      const ac = new AbortController()
+      const timer = setTimeout(() => ac.abort(TIMED_OUT), rec.timeoutMs)
+      const onStop = (): void => ac.abort(HAND_BACK)
+      if (signal.aborted) onStop()
+      else signal.addEventListener('abort', onStop, { once: true })
       const headers: Record<string, string> = {
         'content-type': rec.contentType,
         'podside-task-id': rec.id,
@@ -47,17 +55,20 @@ export function createDelivery (opts: { origin: URL, tasksPath: string, node: st
           path: `${base}/${encodeURIComponent(rec.name)}`,
           headers,
           body: taken.payload,
-          signal: AbortSignal.any([signal, timeout]),
+          signal: ac.signal,
           headersTimeout: rec.timeoutMs,
           bodyTimeout: rec.timeoutMs
         })
-        await res.body.dump({ limit: 64 * 1024, signal: AbortSignal.any([signal, timeout]) }).catch(() => {})
+        await res.body.dump({ limit: 64 * 1024, signal: ac.signal }).catch(() => {})
         return classify(res.statusCode, res.headers, Date.now())
       } catch (err) {
-        if (signal.aborted) return { result: 'handed-back', error: 'the node stopped before the app answered' }
-        if (timeout.aborted) return { result: 'retry', error: `timeout: no answer within ${rec.timeoutMs} ms` }
+        if (ac.signal.reason === HAND_BACK) return { result: 'handed-back', error: 'the node stopped before the app answered' }
+        if (ac.signal.reason === TIMED_OUT) return { result: 'retry', error: `timeout: no answer within ${rec.timeoutMs} ms` }
         const code = (err as { code?: string }).code
         return { result: 'retry', error: code === 'ECONNREFUSED' ? 'connection refused' : `${code ?? 'error'}: ${(err as Error).message}` }
+      } finally {
+        clearTimeout(timer)
+        signal.removeEventListener('abort', onStop)
       }
     },
     async close () { await pool.destroy() }
