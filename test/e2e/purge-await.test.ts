@@ -2,12 +2,12 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { request } from 'undici'
 import { logKey } from '../../fileproxy/purge-stream.js'
 import { runCli } from '../helpers/cli.js'
 import { waitFor } from '../helpers/ports.js'
 import { startDaemon, type Daemon } from '../helpers/processes.js'
 import { startRedis, stopRedis } from '../helpers/redis.js'
+import { getText as get, readyz, whenReady as ready } from '../helpers/fileproxy.js'
 
 /**
  * Issue 18 end to end, real processes: purges that can be awaited (`podside purge --wait`, with a
@@ -31,16 +31,6 @@ t.teardown(async () => {
   rmSync(base, { recursive: true, force: true })
 })
 
-async function get (d: Daemon, path: string): Promise<string> {
-  const res = await request(d.url + path)
-  return await res.body.text()
-}
-async function readyz (d: Daemon): Promise<number> {
-  const r = await request(d.adminUrl + '/readyz')
-  await r.body.dump()
-  return r.statusCode
-}
-const ready = async (d: Daemon): Promise<void> => { await waitFor('ready (subscribed and caught up)', async () => await readyz(d) === 200 ? true : undefined) }
 const nodeId = (d: Daemon): string => d.lines.find((l) => l.msg === 'fileproxy listening')?.node as string
 await ready(a)
 await ready(b)

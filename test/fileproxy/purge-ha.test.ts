@@ -3,14 +3,14 @@ import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { request } from 'undici'
 import { publishPurge } from '../../fileproxy/purge-command.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { runCli } from '../helpers/cli.js'
 import { silentLogger } from '../helpers/log.js'
 import { waitFor } from '../helpers/ports.js'
-import { startDaemon, type Daemon } from '../helpers/processes.js'
+import { startDaemon } from '../helpers/processes.js'
 import { startCluster, startSentinel } from '../helpers/redis.js'
+import { getText as get, whenReady as ready } from '../helpers/fileproxy.js'
 
 /**
  * Issue 18 under Redis Cluster and Sentinel, real processes: the purge log and the
@@ -24,16 +24,6 @@ t.teardown(() => rmSync(root, { recursive: true, force: true }))
 const put = (rel: string, data: string): void => writeFileSync(join(root, rel), data)
 const args = (url: string): string[] => ['--root', root, '--redis', url, '--revalidate', '0']
 
-async function get (d: Daemon, path: string): Promise<string> {
-  return await (await request(d.url + path)).body.text()
-}
-async function ready (d: Daemon): Promise<void> {
-  await waitFor('ready (subscribed and caught up)', async () => {
-    const r = await request(d.adminUrl + '/readyz')
-    await r.body.dump()
-    return r.statusCode === 200 ? true : undefined
-  }, 30_000)
-}
 async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
   const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   c.on('error', () => {})

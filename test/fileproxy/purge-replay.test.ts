@@ -12,6 +12,7 @@ import { waitFor } from '../helpers/ports.js'
 import { startDaemon, type Daemon } from '../helpers/processes.js'
 import { startRedis, stopRedis } from '../helpers/redis.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
+import { getText as get, readyz, whenReady as ready } from '../helpers/fileproxy.js'
 
 /**
  * Issue 18 end to end, real processes: purges that cannot be missed (the purge log replayed after
@@ -38,16 +39,6 @@ t.teardown(async () => {
   rmSync(base, { recursive: true, force: true })
 })
 
-async function get (d: Daemon, path: string): Promise<string> {
-  const res = await request(d.url + path)
-  return await res.body.text()
-}
-async function readyz (d: Daemon): Promise<number> {
-  const r = await request(d.adminUrl + '/readyz')
-  await r.body.dump()
-  return r.statusCode
-}
-const ready = async (d: Daemon): Promise<void> => { await waitFor('ready (subscribed and caught up)', async () => await readyz(d) === 200 ? true : undefined) }
 async function hits (d: Daemon): Promise<number> {
   const text = await (await request(d.adminUrl + '/metrics')).body.text()
   return Number(/^podside_fileproxy_cache_hits_total (\d+)/m.exec(text)?.[1])

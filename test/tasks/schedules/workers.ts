@@ -1,47 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { createInterface } from 'node:readline'
-import { CLI, serve } from '../../helpers/processes.js'
-import { waitFor } from '../../helpers/ports.js'
+import { serve } from '../../helpers/processes.js'
+import { startWorker } from '../../helpers/tasks.js'
 
 /** One `podside tasks worker` process, started from dist/ like an operator would. */
-export interface Worker {
-  adminUrl: string
-  node: string
-  lines: Array<Record<string, unknown>>
-  child: ChildProcess
-  stop (signal?: NodeJS.Signals): Promise<number | null>
-}
-
-export async function startWorker (args: string[]): Promise<Worker> {
-  const child = spawn(process.execPath, [CLI, 'tasks', 'worker', '--admin-listen', '127.0.0.1:0', ...args], {
-    env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: Array<Record<string, unknown>> = []
-  let raw = ''
-  child.stderr?.on('data', (d) => { raw += String(d) })
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    raw += line + '\n'
-    try { lines.push(JSON.parse(line)) } catch { /* kept in raw */ }
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  process.once('exit', () => child.kill('SIGKILL'))
-  const ready = await Promise.race([
-    waitFor('the worker to listen', () => lines.find((l) => l.msg === 'tasks worker listening'), 15_000),
-    exited.then((code) => { throw new Error(`podside tasks worker exited with ${code} before listening:\n${raw}`) })
-  ])
-  return {
-    adminUrl: ready.adminUrl as string,
-    node: ready.node as string,
-    lines,
-    child,
-    async stop (signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode
-      child.kill(signal)
-      return await exited
-    }
-  }
-}
+export { startWorker }
+export type Worker = Awaited<ReturnType<typeof startWorker>>
 
 export interface Delivery { scheduledFor: string, node: string, taskId: string, start: number, end: number }
 
