@@ -91,11 +91,6 @@ export function downstreamResponseHeaders (headers: IncomingHttpHeaders, setCook
   return out
 }
 
-/** A single header value (the first, when the app sent the field twice). */
-export function firstValue (value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value
-}
-
 export function setCookieLines (value: string | string[] | undefined): string[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
 }

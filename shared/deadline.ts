@@ -12,3 +12,8 @@ export async function withDeadline<T> (work: Promise<T>, ms: number, message: st
     clearTimeout(timer)
   }
 }
+
+/** Waits for `work` at most `ms`, whatever its outcome: for shutdown steps that must not hold a stop. */
+export async function atMost (work: Promise<unknown>, ms: number): Promise<void> {
+  await withDeadline(work, ms, 'late').catch(() => {})
+}

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net'
 import { Redis, Cluster, type RedisOptions, type ClusterOptions } from 'ioredis'
+import { atMost } from './deadline.js'
 import type { Logger } from './logger.js'
 import type { RedisTarget } from './redis-url.js'
 
@@ -136,9 +137,6 @@ export async function closeRedis (client: RedisClient): Promise<void> {
   closing.add(client)
   // QUIT lets queued replies arrive; it can wait forever on a connection that is down, and
   // shutdown must not, so the connection is cut after a second at most.
-  let timer: NodeJS.Timeout | undefined
-  const cut = new Promise<void>((resolve) => { timer = setTimeout(resolve, 1000) })
-  try { await Promise.race([client.quit(), cut]) } catch { /* cut below */ }
-  clearTimeout(timer)
+  await atMost(client.quit(), 1000)
   client.disconnect()
 }

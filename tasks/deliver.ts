@@ -1,4 +1,5 @@
 import { Pool } from 'undici'
+import { firstValue } from '../shared/header-value.js'
 import type { Taken } from './store/store.js'
 
 /** What one call to the app decided. */
@@ -79,12 +80,12 @@ const RETRY_STATUS = new Set([408, 425, 429])
 
 /** The app's answer as an outcome: 2xx done; 408, 425, 429, 5xx retry; any other status dead; `Podside-Task-Result` overrides. */
 export function classify (status: number, headers: Record<string, string | string[] | undefined>, now: number): Outcome {
-  const override = first(headers['podside-task-result'])?.trim().toLowerCase()
+  const override = firstValue(headers['podside-task-result'])?.trim().toLowerCase()
   let result: Outcome['result'] = status >= 200 && status < 300 ? 'done' : RETRY_STATUS.has(status) || status >= 500 ? 'retry' : 'dead'
   if (override === 'done' || override === 'retry' || override === 'dead') result = override
   const out: Outcome = { result, status }
   if (result !== 'done') out.error = `the app answered ${status}${override === undefined ? '' : ` with Podside-Task-Result: ${override}`}`
-  const retryAfter = parseRetryAfter(first(headers['retry-after']), now)
+  const retryAfter = parseRetryAfter(firstValue(headers['retry-after']), now)
   if (result === 'retry' && retryAfter !== undefined) out.retryAfterMs = retryAfter
   return out
 }
@@ -102,8 +103,4 @@ export function backoffMs (attempt: number, b: { minMs: number, maxMs: number },
   if (retryAfterMs !== undefined) return Math.min(b.maxMs, retryAfterMs)
   const bound = Math.min(b.maxMs, b.minMs * 2 ** Math.min(attempt - 1, 40))
   return Math.round(random() * bound)
-}
-
-function first (v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
 }

@@ -1,4 +1,5 @@
 import { setMaxListeners } from 'node:events'
+import { atMost } from '../shared/deadline.js'
 import type { Logger } from '../shared/logger.js'
 import { HAND_BACK } from './deliver.js'
 import type { TasksMetrics } from './metrics.js'
@@ -122,9 +123,7 @@ export function createProcessor (deps: ProcessorDeps) {
       slotFreed?.()
       await loop
       const all = Promise.all([...running.values()].map(async (r) => await r.done))
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([all, new Promise((resolve) => { timer = setTimeout(resolve, graceMs) })])
-      clearTimeout(timer)
+      await atMost(all, graceMs)
       handBack.abort(HAND_BACK)
       await all
       clearTimeout(renewTimer)

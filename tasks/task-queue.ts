@@ -53,10 +53,10 @@ export interface Attempt {
   error?: string
 }
 
-export interface TaskRecord {
+/** What a task is, once validated with its defaults filled in: stored as given, read back as given. */
+export interface TaskFields {
   id: string
   name: string
-  state: TaskState
   contentType: string
   key?: string
   on: 'any' | 'every'
@@ -68,6 +68,10 @@ export interface TaskRecord {
   createdAt: number
   /** When a delayed task becomes due (epoch ms). */
   dueAt?: number
+}
+
+export interface TaskRecord extends TaskFields {
+  state: TaskState
   /** When it reached done, dead or cancelled (epoch ms). */
   finishedAt?: number
   /** `on: every`: the node this copy is for. */

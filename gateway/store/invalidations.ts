@@ -1,5 +1,6 @@
 import type { Cluster } from 'ioredis'
 import { createChannelSubscriber } from '../../shared/channel-subscriber.js'
+import { atMost } from '../../shared/deadline.js'
 import type { Logger } from '../../shared/logger.js'
 import type { RedisTarget } from '../../shared/redis-url.js'
 import { idOfSessionKey, invalidationChannel } from './redis.js'
@@ -44,7 +45,7 @@ export function channelInvalidations (cache: SessionCache, opts: InvalidationOpt
   })
   return {
     // A PING on the subscribed connection returns after the messages queued before it.
-    announced: async () => { if (subscriber.ready) await within(opts.timeoutMs, subscriber.sync()) },
+    announced: async () => { if (subscriber.ready) await atMost(subscriber.sync(), opts.timeoutMs) },
     close: async () => await subscriber.close()
   }
 }
@@ -72,7 +73,7 @@ export function shardInvalidations (cache: SessionCache, command: Cluster, opts:
   return {
     // The write ran on the master of the session's slot, where this node's subscription is; no
     // ids (log out everywhere): every master.
-    announced: async (ids) => await within(opts.timeoutMs, subscriber.sync(ids.length === 0 ? 'all' : ids.map(bucketOfId))),
+    announced: async (ids) => await atMost(subscriber.sync(ids.length === 0 ? 'all' : ids.map(bucketOfId)), opts.timeoutMs),
     close: async () => await subscriber.close()
   }
 }
@@ -87,10 +88,3 @@ export function slotRanges (rows: unknown[][]): SlotRange[] {
   })
 }
 
-/** Waits for `p` at most `ms`; a failure means the subscription dropped (its cache is off). */
-async function within (ms: number, p: Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })
-  try { await Promise.race([p, late]) } catch { /* the subscription dropped: its cache is off */ }
-  clearTimeout(timer)
-}

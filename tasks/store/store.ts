@@ -1,20 +1,8 @@
-import type { AddResult, Attempt, TaskRecord, TaskState } from '../task-queue.js'
+import type { AddResult, Attempt, TaskFields, TaskRecord, TaskState } from '../task-queue.js'
 
 /** A task as the queue hands it to the store: validated, with its defaults filled in. */
-export interface StoredTask {
-  id: string
-  name: string
+export interface StoredTask extends TaskFields {
   payload: Buffer
-  contentType: string
-  key?: string
-  on: 'any' | 'every'
-  timeoutMs: number
-  maxAttempts: number
-  scheduledFor?: string
-  schedule?: string
-  createdAt: number
-  /** Set when the task waits for its time (epoch ms). */
-  dueAt?: number
 }
 
 /** One task a node took: what it needs to call the app, and what names the lease. */

@@ -2,14 +2,13 @@ import t from 'tap'
 import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Redis } from 'ioredis'
 import { publishPurge } from '../../fileproxy/purge-command.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { runCli } from '../helpers/cli.js'
 import { silentLogger } from '../helpers/log.js'
 import { waitFor } from '../helpers/ports.js'
 import { startDaemon } from '../helpers/processes.js'
-import { startCluster, startSentinel } from '../helpers/redis.js'
+import { ask, startCluster, startSentinel } from '../helpers/redis.js'
 import { getText as get, whenReady as ready } from '../helpers/fileproxy.js'
 
 /**
@@ -24,11 +23,6 @@ t.teardown(() => rmSync(root, { recursive: true, force: true }))
 const put = (rel: string, data: string): void => writeFileSync(join(root, rel), data)
 const args = (url: string): string[] => ['--root', root, '--redis', url, '--revalidate', '0']
 
-async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  c.on('error', () => {})
-  try { await c.connect(); return await fn(c) } finally { c.disconnect() }
-}
 
 t.test('Cluster: SIGKILL of the master holding both subscriptions; a purge published through a surviving node is applied by both', async (t) => {
   const cluster = await startCluster(3, { replicas: 1 })

@@ -23,7 +23,15 @@ export interface Daemon {
  * that it listens. Fails with the process's own output when it exits first.
  */
 export async function startDaemon (command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
-  const child = spawn(process.execPath, [CLI, command, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], {
+  return await startPodside([command, '--listen', '127.0.0.1:0', '--admin-listen', '127.0.0.1:0', ...args], env, command)
+}
+
+/**
+ * `podside <argv…>` from dist/ as a real process, once it logged a line with its `url` and
+ * `adminUrl` (that line is `ready`). `name` names it in the errors.
+ */
+export async function startPodside (argv: string[], env: NodeJS.ProcessEnv, name: string): Promise<Daemon & { ready: Record<string, unknown> }> {
+  const child = spawn(process.execPath, [CLI, ...argv], {
     env: { PATH: process.env.PATH, ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -37,17 +45,18 @@ export async function startDaemon (command: string, args: string[], env: NodeJS.
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   process.once('exit', () => child.kill('SIGKILL'))
   const ready = await Promise.race([
-    waitFor(`${command} to listen`, () => lines.find((l) => typeof l.url === 'string' && typeof l.adminUrl === 'string'), 15_000),
-    exited.then((code) => { throw new Error(`podside ${command} exited with ${code} before listening:\n${raw}`) })
+    waitFor(`${name} to listen`, () => lines.find((l) => typeof l.url === 'string' && typeof l.adminUrl === 'string'), 15_000),
+    exited.then((code) => { throw new Error(`podside ${name} exited with ${code} before listening:\n${raw}`) })
   ])
   return {
     url: ready.url as string,
     adminUrl: ready.adminUrl as string,
+    ready,
     child,
     lines,
     output: () => raw,
     async stop (signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
       child.kill(signal)
       return await exited
     }

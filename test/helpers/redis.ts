@@ -105,7 +105,8 @@ export interface RedisCluster {
   close (): Promise<void>
 }
 
-async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
+/** One short-lived connection to the node on `port` (a cluster node, a replica) for `fn`. */
+export async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
   const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
   c.on('error', () => {})
   try { await c.connect(); return await fn(c) } finally { c.disconnect() }

@@ -1,42 +1,12 @@
-import { spawn } from 'node:child_process'
 import http from 'node:http'
-import { createInterface } from 'node:readline'
 import { request } from 'undici'
-import { CLI, serve, type Daemon } from './processes.js'
+import { serve, startPodside, type Daemon } from './processes.js'
 import { waitFor } from './ports.js'
 
 /** `podside tasks worker` as a real process on a free admin port; resolves once it listens. */
 export async function startWorker (args: string[], env: NodeJS.ProcessEnv = {}): Promise<Daemon & { node: string }> {
-  const child = spawn(process.execPath, [CLI, 'tasks', 'worker', '--admin-listen', '127.0.0.1:0', ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const lines: Array<Record<string, unknown>> = []
-  let raw = ''
-  child.stderr?.on('data', (d) => { raw += String(d) })
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    raw += line + '\n'
-    try { lines.push(JSON.parse(line)) } catch { /* kept in raw */ }
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  process.once('exit', () => child.kill('SIGKILL'))
-  const ready = await Promise.race([
-    waitFor('tasks worker to listen', () => lines.find((l) => l.msg === 'tasks worker listening'), 15_000),
-    exited.then((code) => { throw new Error(`podside tasks worker exited with ${code} before listening:\n${raw}`) })
-  ])
-  return {
-    url: ready.url as string,
-    adminUrl: ready.adminUrl as string,
-    node: ready.node as string,
-    child,
-    lines,
-    output: () => raw,
-    async stop (signal = 'SIGTERM') {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-      child.kill(signal)
-      return await exited
-    }
-  }
+  const worker = await startPodside(['tasks', 'worker', '--admin-listen', '127.0.0.1:0', ...args], env, 'tasks worker')
+  return Object.assign(worker, { node: worker.ready.node as string })
 }
 
 export interface TaskCall { name: string, id: string, attempt: number, node: string, headers: http.IncomingHttpHeaders, body: string, at: number, url: string }

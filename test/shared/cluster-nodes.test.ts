@@ -1,11 +1,10 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { createChannelSubscriber } from '../../shared/channel-subscriber.js'
 import { clusterNodes } from '../../shared/cluster-nodes.js'
 import { parseRedisUrl, type RedisTarget } from '../../shared/redis-url.js'
 import { capturingLogger } from '../helpers/log.js'
 import { freePort, waitFor } from '../helpers/ports.js'
-import { startCluster } from '../helpers/redis.js'
+import { ask, startCluster } from '../helpers/redis.js'
 
 /**
  * shared/cluster-nodes.ts and the channel subscriber under a real 3-master Redis Cluster (no
@@ -16,11 +15,6 @@ const cluster = await startCluster(3)
 t.teardown(async () => await cluster.close())
 const target = parseRedisUrl(cluster.url) as Extract<RedisTarget, { mode: 'cluster' }>
 
-async function ask<T> (port: number, fn: (c: Redis) => Promise<T>): Promise<T> {
-  const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-  c.on('error', () => {})
-  try { await c.connect(); return await fn(c) } finally { c.disconnect() }
-}
 /** The port of the master serving `key`, as CLUSTER SHARDS… as the node that owns it says (no MOVED). */
 async function ownerOf (key: string): Promise<number> {
   for (const port of cluster.ports) {

@@ -1,17 +1,23 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { request } from 'undici'
 import { startRedis, stopRedis } from '../helpers/redis.js'
 import { startDaemon } from '../helpers/processes.js'
 import { admin, startTaskApp, startWorker, waitForTask } from '../helpers/tasks.js'
 import { waitFor } from '../helpers/ports.js'
 
-t.test('the task API refuses bad input whole', async (t) => {
+/** A worker with a short --redis-timeout on a Redis of its own (the tests pause and stop it), and an app. */
+async function workerOnItsOwnRedis (t: Test) {
   const redis = await startRedis()
   t.teardown(async () => await stopRedis(redis))
   const app = await startTaskApp()
   t.teardown(async () => await app.close())
   const worker = await startWorker(['--upstream', app.url, '--redis', redis.url, '--redis-timeout', '300ms'])
   t.teardown(async () => await worker.stop())
+  return { redis, app, worker }
+}
+
+t.test('the task API refuses bad input whole', async (t) => {
+  const { redis, worker } = await workerOnItsOwnRedis(t)
   const base = worker.adminUrl
 
   t.test('one 400 names every bad field', async (t) => {
@@ -64,12 +70,7 @@ t.test('the task API refuses bad input whole', async (t) => {
  * never lands in part.
  */
 t.test('Redis paused mid-write: 503, and the task is whole or absent afterwards, never half-written', async (t) => {
-  const redis = await startRedis()
-  t.teardown(async () => await stopRedis(redis))
-  const app = await startTaskApp()
-  t.teardown(async () => await app.close())
-  const worker = await startWorker(['--upstream', app.url, '--redis', redis.url, '--redis-timeout', '300ms'])
-  t.teardown(async () => await worker.stop())
+  const { redis, app, worker } = await workerOnItsOwnRedis(t)
   await redis.pause()
   const r = await admin(worker.adminUrl, 'POST', '/v1/tasks', { name: 'ghost', key: 'ghost-key' })
   t.equal(r.status, 503)
