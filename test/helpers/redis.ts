@@ -34,13 +34,37 @@ async function spawnRedis (port: number, dir: string, extra: string[]): Promise<
     '--dir', dir, '--protected-mode', 'no', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (d) => { stderr += String(d) })
-  await waitFor(`redis-server on port ${port}${stderr === '' ? '' : ': ' + stderr}`, async () => {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode}`)
-    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try { await probe.connect(); return await probe.ping() === 'PONG' ? true : undefined } finally { probe.disconnect() }
+  // An exit before listening fails at once, with what redis-server said (a port taken, a bad flag).
+  let onExit: ((code: number | null) => void) | undefined
+  const exited = new Promise<never>((_resolve, reject) => {
+    onExit = (code) => reject(new Error(`redis-server on port ${port} exited with ${code}: ${stderr.trim()}`))
+    child.once('exit', onExit)
   })
+  try {
+    await Promise.race([exited, waitFor(`redis-server on port ${port}`, async () => {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+      probe.on('error', () => {})
+      try { await probe.connect(); return await probe.ping() === 'PONG' ? true : undefined } finally { probe.disconnect() }
+    })])
+  } finally {
+    child.off('exit', onExit!)
+  }
   return child
+}
+
+/**
+ * spawnRedis on ports from freePort(), chosen again when one was taken between the choice and
+ * redis-server's bind (another test file, or an outgoing connection's ephemeral port).
+ */
+async function spawnRedisOnFreePorts (dir: string, extra: (port: number, bus: number) => string[]): Promise<{ port: number, child: ChildProcess }> {
+  for (let attempt = 1; ; attempt++) {
+    const [port, bus] = [await freePort(), await freePort()]
+    try {
+      return { port, child: await spawnRedis(port, dir, extra(port, bus)) }
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err
+    }
+  }
 }
 
 async function kill (child: ChildProcess | undefined): Promise<void> {
@@ -49,9 +73,10 @@ async function kill (child: ChildProcess | undefined): Promise<void> {
 }
 
 export async function startRedis (): Promise<RedisServer> {
-  const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'podside-redis-'))
-  let child: ChildProcess | undefined = await spawnRedis(port, dir, [])
+  const first = await spawnRedisOnFreePorts(dir, () => [])
+  const port = first.port
+  let child: ChildProcess | undefined = first.child
   const clients: Redis[] = []
   const server: RedisServer = {
     port,
@@ -122,11 +147,10 @@ export async function startCluster (masters = 3, opts: { replicas?: number } = {
   const ports: number[] = []
   const children = new Map<number, ChildProcess>()
   for (let i = 0; i < masters * (1 + replicas); i++) {
-    const port = await freePort()
-    const bus = await freePort()
+    const { port, child } = await spawnRedisOnFreePorts(dir, (port, bus) => ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
+      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0'])
     ports.push(port)
-    children.set(port, await spawnRedis(port, dir, ['--cluster-enabled', 'yes', '--cluster-port', String(bus),
-      '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0']))
+    children.set(port, child)
   }
   process.once('exit', () => { for (const c of children.values()) c.kill('SIGKILL') })
   const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
